@@ -1,0 +1,186 @@
+/*
+ * interruptio.h — blocking I/O system calls that another thread can cancel.
+ *
+ * A thread that calls one of the iio_* wrappers below can be interrupted from
+ * any other thread: the canceller records a request in the target's state
+ * word and sends the library's signal to exactly that thread. The handler is
+ * installed without SA_RESTART, so the blocked call returns early and the
+ * descriptor stays open and usable.
+ *
+ * Return convention (all wrappers): the system call's result, or a negative
+ * errno value. Two values are the library's own:
+ *   -ECANCELED  the operation was cancelled (iio_cancel, iio_cancel_sticky)
+ *   -ETIMEDOUT  the operation's deadline passed (the deadline layer)
+ * A transfer that already moved bytes when the request came is returned as
+ * its count: a partial count is a result, never an error. An EINTR that was
+ * not caused by one of our requests is retried and never reaches the caller.
+ *
+ * The header is plain C11 and usable without Swift.
+ */
+#ifndef INTERRUPTIO_H
+#define INTERRUPTIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <poll.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Set-up ------------------------------------------------------------ */
+
+/*
+ * The default signal is SIGRTMAX - 6 (58 with glibc's 64 signals).
+ * Why there: glibc keeps 32 and 33 for itself and .NET takes SIGRTMIN (34),
+ * musl uses 32 to 34; applications that grab "the first free real-time
+ * signal" walk up from SIGRTMIN; OpenJDK's NIO uses SIGRTMAX - 2 and code
+ * that wants "the last one" takes SIGRTMAX. Go uses SIGURG and Boehm GC
+ * SIGPWR/SIGXCPU, which are not real-time signals. A real-time signal queues
+ * per thread instead of merging with a sender we do not know about.
+ * Override with iio_init(signo, ...) or the environment variable
+ * INTERRUPTIO_SIGNAL (a number), read by the first, lazy, initialisation.
+ */
+#define IIO_DEFAULT_SIGNAL_FROM_RTMAX 6
+
+/* Flags for iio_init. */
+#define IIO_INIT_CHAIN 1u /* share the signal with a handler already there */
+
+/*
+ * Installs the handler (SA_SIGINFO | SA_ONSTACK, no SA_RESTART).
+ * signo == 0 picks INTERRUPTIO_SIGNAL or the default. Idempotent and
+ * thread-safe; the first wrapper call runs it lazily with signo == 0.
+ * Returns 0, or:
+ *   -EINVAL    signo is not SIGUSR1, SIGUSR2 or in [SIGRTMIN, SIGRTMAX]
+ *              (glibc's internal 32 and 33 are below SIGRTMIN), or the
+ *              environment variable does not name such a signal
+ *   -EBUSY     another handler owns signo and IIO_INIT_CHAIN was not given
+ *   -EALREADY  already initialised with a different signal
+ */
+int iio_init(int signo, unsigned flags);
+
+/* The signal in use, or 0 before initialisation. */
+int iio_signal(void);
+
+/*
+ * 1 when the handler installed for our signal is still ours, 0 when someone
+ * replaced it after iio_init (interruption then no longer works), -EINVAL
+ * before initialisation.
+ */
+int iio_handler_intact(void);
+
+/* How a call enters the kernel; see RELIABILITY notes in syscall_cp_*.S. */
+#define IIO_ENTRY_PC_WINDOW 0 /* asm stub, race closed by the handler */
+#define IIO_ENTRY_PORTABLE 1  /* check then syscall; canceller re-sends */
+
+/*
+ * Selects the entry path for the whole process (also INTERRUPTIO_ENTRY=
+ * portable). -ENOTSUP when the PC window is not available: an architecture
+ * without a stub, or a ThreadSanitizer build (TSan runs handlers on a copy
+ * of the context, so a PC rewrite has no effect).
+ */
+int iio_set_entry_mode(int mode);
+int iio_entry_mode(void);
+
+/* ---- Threads ----------------------------------------------------------- */
+
+/*
+ * A handle naming one thread for as long as it lives. Handles stay safe to
+ * use after the thread has exited: cancelling one reports -ESRCH and never
+ * signals whatever thread may now have the same kernel id.
+ */
+typedef struct iio_thread {
+    void *record;
+    uint64_t incarnation;
+} iio_thread_t;
+
+/*
+ * Registers the calling thread (done lazily by the first wrapper call) and
+ * fills *out with its handle. Registration unblocks our signal in the
+ * thread's mask: Dispatch and Swift concurrency threads start with every
+ * real-time signal blocked. Returns 0 or a negative errno (see iio_init;
+ * -EAGAIN when the thread table is full).
+ */
+int iio_self(iio_thread_t *out);
+
+/*
+ * 1 when a signal sent to the calling thread would interrupt it now: the
+ * library is initialised, our handler is installed and the signal is not
+ * blocked in this thread's mask. 0 otherwise. One sigprocmask call.
+ * The rule: a thread that blocks our signal after registering cannot be
+ * interrupted until it unblocks it; its calls then finish on their own.
+ */
+int iio_thread_interruptible(void);
+
+/* ---- Cancellation ------------------------------------------------------ */
+
+/*
+ * Cancels the operation the thread is running now, if any.
+ * Returns 1 when an operation was in flight (it returns -ECANCELED, or the
+ * result it already had: a partial count, an accepted descriptor), 0 when the thread was not in an operation, -ESRCH
+ * when the thread has exited, -EINVAL for a null handle. Never affects the
+ * thread's later operations.
+ */
+int iio_cancel(iio_thread_t thread);
+
+/*
+ * Like iio_cancel, and the thread's following operations fail with
+ * -ECANCELED without entering the kernel until iio_clear_cancel.
+ * Returns what iio_cancel would (0 still leaves the thread cancelled).
+ */
+int iio_cancel_sticky(iio_thread_t thread);
+
+/* Clears a sticky cancel. 0, or -ESRCH / -EINVAL as above. */
+int iio_clear_cancel(iio_thread_t thread);
+
+/* 1 when the calling thread's calls fail because of a sticky cancel. */
+int iio_self_cancelled(void);
+
+/* ---- Wrappers ---------------------------------------------------------- */
+/* Each mirrors the C function it names; see the return convention above. */
+
+ssize_t iio_read(int fd, void *buf, size_t count);
+ssize_t iio_write(int fd, const void *buf, size_t count);
+ssize_t iio_pread(int fd, void *buf, size_t count, off_t offset);
+ssize_t iio_pwrite(int fd, const void *buf, size_t count, off_t offset);
+ssize_t iio_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t iio_writev(int fd, const struct iovec *iov, int iovcnt);
+ssize_t iio_preadv(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+ssize_t iio_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+ssize_t iio_recv(int fd, void *buf, size_t len, int flags);
+ssize_t iio_send(int fd, const void *buf, size_t len, int flags);
+ssize_t iio_recvfrom(int fd, void *buf, size_t len, int flags,
+                     struct sockaddr *addr, socklen_t *addrlen);
+ssize_t iio_sendto(int fd, const void *buf, size_t len, int flags,
+                   const struct sockaddr *addr, socklen_t addrlen);
+ssize_t iio_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t iio_sendmsg(int fd, const struct msghdr *msg, int flags);
+int iio_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+/* poll: timeout_ms < 0 waits forever; a retried foreign EINTR keeps the
+ * original end time. */
+int iio_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
+int iio_openat(int dirfd, const char *path, int flags, mode_t mode);
+
+/*
+ * connect. When interrupted by our request it returns -ECANCELED or
+ * -ETIMEDOUT, but the kernel goes on with the attempt. Calling iio_connect
+ * again on a blocking socket waits for that same attempt (a non-blocking one
+ * says -EALREADY, then -EISCONN). Collect the outcome with
+ * iio_connect_finish. A foreign EINTR is handled that way internally.
+ */
+int iio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+
+/*
+ * Waits (interruptibly) until a connect in progress on fd finishes and
+ * returns its outcome: 0 connected, or the negative error from SO_ERROR.
+ */
+int iio_connect_finish(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INTERRUPTIO_H */

@@ -1,0 +1,184 @@
+/*
+ * Per-thread records. A record is made on a thread's first interruptible
+ * call and is never freed: a canceller may hold its address at any time.
+ * When the thread exits the record is marked EXITED, its incarnation is
+ * bumped (so old handles see -ESRCH) and it goes on a free list for the next
+ * new thread.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+__thread struct iio_record *iio_tls_record
+    __attribute__((tls_model("initial-exec")));
+
+#define CHUNK_RECORDS 256
+#define MAX_CHUNKS 512
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct iio_record *_Atomic chunks[MAX_CHUNKS];
+static uint32_t records_made;             /* under registry_lock */
+static struct iio_record *free_records;   /* under registry_lock */
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static void on_thread_exit(void *value);
+static void registry_prepare(void);
+static void registry_parent(void);
+static void registry_child(void);
+
+static void make_exit_key(void) {
+    pthread_key_create(&exit_key, on_thread_exit);
+    pthread_atfork(registry_prepare, registry_parent, registry_child);
+}
+
+static struct iio_record *take_record(void) {
+    pthread_mutex_lock(&registry_lock);
+    struct iio_record *rec = free_records;
+    if (rec) {
+        free_records = rec->next_free;
+    } else if (records_made < CHUNK_RECORDS * MAX_CHUNKS) {
+        uint32_t index = records_made;
+        uint32_t chunk = index / CHUNK_RECORDS;
+        struct iio_record *block = atomic_load(&chunks[chunk]);
+        if (block == NULL) {
+            block = aligned_alloc(64, sizeof *block * CHUNK_RECORDS);
+            if (block) {
+                memset(block, 0, sizeof *block * CHUNK_RECORDS);
+                for (uint32_t i = 0; i < CHUNK_RECORDS; i++) {
+                    block[i].index = chunk * CHUNK_RECORDS + i;
+                    atomic_init(&block[i].state, IIO_ST_EXITED);
+                    atomic_init(&block[i].deadline_ns, UINT64_MAX);
+                }
+                atomic_store(&chunks[chunk], block);
+            }
+        }
+        if (block) {
+            rec = &block[index % CHUNK_RECORDS];
+            records_made++;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return rec;
+}
+
+/*
+ * After fork only the calling thread exists in the child: every other bound
+ * record is retired (new incarnation, so old handles report -ESRCH and a
+ * reused tid is never signalled) and the free list is rebuilt.
+ */
+static void registry_prepare(void) { pthread_mutex_lock(&registry_lock); }
+static void registry_parent(void) { pthread_mutex_unlock(&registry_lock); }
+static void registry_child(void) {
+    struct iio_record *self = iio_tls_record;
+    free_records = NULL;
+    for (uint32_t i = records_made; i-- > 0;) {
+        struct iio_record *rec = iio_record_at(i);
+        if (rec == self)
+            continue;
+        uint64_t s = atomic_load(&rec->state);
+        if (!(s & IIO_ST_EXITED)) {
+            uint64_t inc = ((iio_st_incarnation(s) + 1) << IIO_ST_INC_SHIFT) &
+                           IIO_ST_INC_MASK;
+            atomic_store(&rec->state, (s & ~(IIO_ST_INC_MASK | IIO_ST_IN_OP |
+                                             IIO_ST_CANCEL | IIO_ST_SIGNALLING |
+                                             IIO_ST_REASON_MASK)) |
+                                          inc | IIO_ST_EXITED);
+        }
+        rec->next_free = free_records;
+        free_records = rec;
+    }
+    if (self) {
+        atomic_store(&self->tid, (int)syscall(SYS_gettid));
+        atomic_fetch_and(&self->state, ~IIO_ST_SIGNALLING);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+int iio_bind_slow(struct iio_record **out) {
+    int err = iio_ensure_init();
+    if (err < 0)
+        return err;
+    pthread_once(&exit_key_once, make_exit_key);
+    struct iio_record *rec = take_record();
+    if (rec == NULL)
+        return -EAGAIN;
+    atomic_store_explicit(&rec->tid, (int)syscall(SYS_gettid),
+                          memory_order_relaxed);
+    atomic_store(&rec->deadline_ns, UINT64_MAX);
+    /* The thread-local pointer must be set before the signal can arrive. */
+    iio_tls_record = rec;
+    uint64_t s = atomic_load(&rec->state);
+    /* Only the (exited) record's new owner writes it now: a plain CAS. */
+    while (!atomic_compare_exchange_weak(
+        &rec->state, &s, s & ~(IIO_ST_EXITED | IIO_ST_STICKY | IIO_ST_CANCEL |
+                               IIO_ST_REASON_MASK | IIO_ST_IN_OP))) {
+    }
+    pthread_setspecific(exit_key, rec);
+    sigset_t ours;
+    sigemptyset(&ours);
+    sigaddset(&ours, atomic_load(&iio_signo));
+    pthread_sigmask(SIG_UNBLOCK, &ours, NULL);
+    *out = rec;
+    return 0;
+}
+
+static void on_thread_exit(void *value) {
+    struct iio_record *rec = value;
+    uint64_t s = atomic_load(&rec->state);
+    for (unsigned spins = 0;;) {
+        if (s & IIO_ST_SIGNALLING) {
+            iio_relax(&spins);
+            s = atomic_load(&rec->state);
+            continue;
+        }
+        uint64_t next_incarnation =
+            ((iio_st_incarnation(s) + 1) << IIO_ST_INC_SHIFT) & IIO_ST_INC_MASK;
+        uint64_t exited = (s & ~(IIO_ST_INC_MASK | IIO_ST_IN_OP |
+                                 IIO_ST_CANCEL | IIO_ST_REASON_MASK)) |
+                          next_incarnation | IIO_ST_EXITED;
+        if (atomic_compare_exchange_weak(&rec->state, &s, exited))
+            break;
+    }
+    iio_tls_record = NULL;
+    pthread_mutex_lock(&registry_lock);
+    rec->next_free = free_records;
+    free_records = rec;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+int iio_self(iio_thread_t *out) {
+    struct iio_record *rec = iio_tls_record;
+    if (rec == NULL) {
+        int err = iio_bind_slow(&rec);
+        if (err < 0)
+            return err;
+    }
+    out->record = rec;
+    out->incarnation = iio_st_incarnation(atomic_load(&rec->state));
+    return 0;
+}
+
+int iio_thread_interruptible(void) {
+    int signo = atomic_load(&iio_signo);
+    if (signo == 0 || iio_handler_intact() != 1)
+        return 0;
+    sigset_t mask;
+    if (pthread_sigmask(SIG_BLOCK, NULL, &mask) != 0)
+        return 0;
+    return sigismember(&mask, signo) ? 0 : 1;
+}
+
+struct iio_record *iio_record_at(uint32_t index) {
+    if (index >= CHUNK_RECORDS * MAX_CHUNKS)
+        return NULL;
+    struct iio_record *block = atomic_load(&chunks[index / CHUNK_RECORDS]);
+    return block ? &block[index % CHUNK_RECORDS] : NULL;
+}

@@ -1,0 +1,976 @@
+/*
+ * Plain C tests of the C API: built with cc alone (no Swift), see .ci/run.
+ *   Tests/CTests/build.sh OUT   (cc alone, no Swift)
+ * Environment: INTERRUPTIO_STRESS=N multiplies the race rounds.
+ */
+#include <interruptio.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int passed, failed;
+static const char *current_test;
+
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "  FAIL %s:%d (%s): %s\n", __FILE__, __LINE__,    \
+                    current_test, #cond);                                     \
+            test_ok = false;                                                  \
+        }                                                                     \
+    } while (0)
+#define CHECK_EQ(a, b)                                                        \
+    do {                                                                      \
+        long long a_ = (long long)(a), b_ = (long long)(b);                   \
+        if (a_ != b_) {                                                       \
+            fprintf(stderr, "  FAIL %s:%d (%s): %s == %lld, expected %lld\n", \
+                    __FILE__, __LINE__, current_test, #a, a_, b_);            \
+            test_ok = false;                                                  \
+        }                                                                     \
+    } while (0)
+
+static bool test_ok;
+#define RUN(fn)                                                               \
+    do {                                                                      \
+        current_test = #fn;                                                   \
+        test_ok = true;                                                       \
+        fn();                                                                 \
+        if (test_ok) {                                                        \
+            passed++;                                                         \
+            printf("ok   %s\n", #fn);                                         \
+        } else {                                                              \
+            failed++;                                                         \
+            printf("FAIL %s\n", #fn);                                         \
+        }                                                                     \
+        fflush(stdout);                                                       \
+    } while (0)
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_us(long us) {
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- Watchdog: any test that hangs fails the whole program ------------- */
+
+static _Atomic long progress;
+static void *watchdog(void *arg) {
+    (void)arg;
+    long last = -1;
+    int quiet = 0;
+    for (;;) {
+        sleep(1);
+        long p = atomic_load(&progress);
+        quiet = p == last ? quiet + 1 : 0;
+        last = p;
+        if (quiet >= 20) {
+            fprintf(stderr, "watchdog: no progress for 20 s in %s: a call "
+                            "hangs\n", current_test);
+            _exit(3);
+        }
+    }
+    return NULL;
+}
+#define TICK() atomic_fetch_add(&progress, 1)
+
+/* ---- A helper thread that runs one blocking call ----------------------- */
+
+typedef long (*blocking_fn)(void *arg);
+struct blocked_call {
+    blocking_fn fn;
+    void *arg;
+    pthread_t thread;
+    iio_thread_t handle;
+    _Atomic int ready;
+    _Atomic int done;
+    long result;
+    double returned_at;
+};
+
+static void *blocked_call_main(void *p) {
+    struct blocked_call *c = p;
+    iio_self(&c->handle);
+    atomic_store(&c->ready, 1);
+    c->result = c->fn(c->arg);
+    c->returned_at = now_s();
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+static void start_call(struct blocked_call *c, blocking_fn fn, void *arg) {
+    memset(c, 0, sizeof *c);
+    c->fn = fn;
+    c->arg = arg;
+    pthread_create(&c->thread, NULL, blocked_call_main, c);
+    while (!atomic_load(&c->ready))
+        sched_yield();
+}
+
+/* Cancels until the call is seen in flight, then waits for its return. */
+static double cancel_and_join(struct blocked_call *c) {
+    sleep_us(20000); /* let it block in the kernel */
+    double sent = now_s();
+    int r;
+    while ((r = iio_cancel(c->handle)) == 0 && !atomic_load(&c->done))
+        sched_yield();
+    while (!atomic_load(&c->done) && now_s() - sent < 2.0)
+        sleep_us(100);
+    if (!atomic_load(&c->done))
+        return -1; /* still blocked after 2 s: the caller's check fails */
+    pthread_join(c->thread, NULL);
+    TICK();
+    return c->returned_at - sent;
+}
+
+struct io_args {
+    int fd;
+    char *buf;
+    size_t len;
+};
+static long do_read(void *p) {
+    struct io_args *a = p;
+    return iio_read(a->fd, a->buf, a->len);
+}
+static long do_write(void *p) {
+    struct io_args *a = p;
+    return iio_write(a->fd, a->buf, a->len);
+}
+static long do_recv(void *p) {
+    struct io_args *a = p;
+    return iio_recv(a->fd, a->buf, a->len, 0);
+}
+static long do_send(void *p) {
+    struct io_args *a = p;
+    return iio_send(a->fd, a->buf, a->len, 0);
+}
+static long do_accept(void *p) {
+    struct io_args *a = p;
+    return iio_accept4(a->fd, NULL, NULL, SOCK_CLOEXEC);
+}
+static long do_poll(void *p) {
+    struct io_args *a = p;
+    struct pollfd pfd = {.fd = a->fd, .events = POLLIN};
+    return iio_poll(&pfd, 1, -1);
+}
+
+/* ---- Foreign signal handlers installed before iio_init ------------------- */
+
+static _Atomic int chained_calls;
+static void counting_handler(int sig, siginfo_t *info, void *ctx) {
+    (void)sig, (void)info, (void)ctx;
+    atomic_fetch_add(&chained_calls, 1);
+}
+static _Atomic int usr1_calls;
+static void usr1_handler(int sig) {
+    (void)sig;
+    atomic_fetch_add(&usr1_calls, 1);
+}
+
+static void test_init_refuses_owned_signal_then_chains(void) {
+    int signo = SIGRTMAX - IIO_DEFAULT_SIGNAL_FROM_RTMAX;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = counting_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(signo, &sa, NULL);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = usr1_handler;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+
+    CHECK_EQ(iio_signal(), 0);
+    CHECK_EQ(iio_init(0, 0), -EBUSY);
+    CHECK_EQ(iio_signal(), 0);
+    CHECK_EQ(iio_init(0, IIO_INIT_CHAIN), 0);
+    CHECK_EQ(iio_signal(), signo);
+    CHECK_EQ(iio_init(0, 0), 0); /* idempotent */
+    CHECK_EQ(iio_init(signo - 1, 0), -EALREADY);
+    CHECK_EQ(iio_handler_intact(), 1);
+}
+
+static void test_bad_signal_numbers(void) {
+    CHECK_EQ(iio_init(-1, 0), -EINVAL);
+    CHECK_EQ(iio_init(SIGSEGV, 0), -EINVAL);
+    CHECK_EQ(iio_init(SIGKILL, 0), -EINVAL);
+    CHECK_EQ(iio_init(32, 0), -EINVAL); /* glibc's own */
+    CHECK_EQ(iio_init(33, 0), -EINVAL);
+    CHECK_EQ(iio_init(SIGRTMAX + 1, 0), -EINVAL);
+}
+
+static void test_bad_input(void) {
+    char buf[4];
+    CHECK_EQ(iio_read(-1, buf, sizeof buf), -EBADF);
+    CHECK_EQ(iio_write(12345, buf, sizeof buf), -EBADF);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK_EQ(write(p[1], "abc", 3), 3);
+    CHECK_EQ(iio_read(p[0], NULL, 10), -EFAULT);
+    CHECK_EQ(iio_read(p[0], buf, 3), 3); /* nothing was lost */
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    CHECK_EQ(iio_write(p[1], NULL, 10), -EFAULT);
+    CHECK_EQ(iio_cancel((iio_thread_t){0}), -EINVAL);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_read_on_pipe_cancelled_then_reusable(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    char buf[16] = {0};
+    struct io_args a = {p[0], buf, sizeof buf};
+    struct blocked_call c;
+    start_call(&c, do_read, &a);
+    double took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    CHECK_EQ(write(p[1], "hello", 5), 5);
+    CHECK_EQ(iio_read(p[0], buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_recv_on_socketpair_cancelled_then_reusable(void) {
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+    char buf[16] = {0};
+    struct io_args a = {s[0], buf, sizeof buf};
+    struct blocked_call c;
+    start_call(&c, do_read, &a);
+    double took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    start_call(&c, do_recv, &a);
+    took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    CHECK_EQ(iio_send(s[1], "world", 5, 0), 5);
+    CHECK_EQ(iio_recv(s[0], buf, sizeof buf, 0), 5);
+    CHECK(memcmp(buf, "world", 5) == 0);
+    close(s[0]);
+    close(s[1]);
+}
+
+static void test_write_into_full_pipe_cancelled(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    char fill[4096];
+    memset(fill, 'f', sizeof fill);
+    long filled = 0;
+    for (;;) {
+        ssize_t n = write(p[1], fill, sizeof fill);
+        if (n <= 0)
+            break;
+        filled += n;
+    }
+    fcntl(p[1], F_SETFL, 0);
+    char more[8] = "MOREDATA";
+    struct io_args a = {p[1], more, sizeof more};
+    struct blocked_call c;
+    start_call(&c, do_write, &a);
+    double took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    /* Drain exactly what was written, then the writer works again. */
+    char sink[4096];
+    long drained = 0;
+    while (drained < filled) {
+        ssize_t n = read(p[0], sink, sizeof sink);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if (sink[i] != 'f')
+                test_ok = false;
+        drained += n;
+    }
+    CHECK_EQ(drained, filled);
+    CHECK_EQ(iio_write(p[1], more, sizeof more), (long)sizeof more);
+    char back[8];
+    CHECK_EQ(iio_read(p[0], back, sizeof back), (long)sizeof back);
+    CHECK(memcmp(back, more, sizeof more) == 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_send_into_full_socket_cancelled(void) {
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+    int small = 4096;
+    setsockopt(s[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    fcntl(s[0], F_SETFL, O_NONBLOCK);
+    char fill[1024];
+    memset(fill, 'x', sizeof fill);
+    while (send(s[0], fill, sizeof fill, 0) > 0) {
+    }
+    fcntl(s[0], F_SETFL, 0);
+    struct io_args a = {s[0], fill, sizeof fill};
+    struct blocked_call c;
+    start_call(&c, do_send, &a);
+    double took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    /* Either nothing moved (cancelled) or a partial count: never an error
+     * that hides bytes already sent. */
+    CHECK(c.result == -ECANCELED || (c.result > 0 && c.result < 1024));
+    close(s[0]);
+    close(s[1]);
+}
+
+static int listening_socket(int backlog, struct sockaddr_in *addr) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, (struct sockaddr *)addr, sizeof *addr);
+    socklen_t len = sizeof *addr;
+    getsockname(fd, (struct sockaddr *)addr, &len);
+    listen(fd, backlog);
+    return fd;
+}
+
+static void test_accept_cancelled_then_reusable(void) {
+    struct sockaddr_in addr;
+    int lfd = listening_socket(4, &addr);
+    struct io_args a = {lfd, NULL, 0};
+    struct blocked_call c;
+    start_call(&c, do_accept, &a);
+    double took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_EQ(iio_connect(client, (struct sockaddr *)&addr, sizeof addr), 0);
+    int server = iio_accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    CHECK(server >= 0);
+    CHECK_EQ(iio_write(client, "hi", 2), 2);
+    char buf[2];
+    CHECK_EQ(iio_read(server, buf, 2), 2);
+    close(server);
+    close(client);
+    close(lfd);
+}
+
+struct connect_args {
+    int fd;
+    struct sockaddr_in addr;
+};
+static long do_connect(void *p) {
+    struct connect_args *a = p;
+    return iio_connect(a->fd, (struct sockaddr *)&a->addr, sizeof a->addr);
+}
+
+struct acceptor {
+    int lfd;
+    iio_thread_t handle;
+    _Atomic int ready;
+    _Atomic int accepted;
+    _Atomic int done;
+    int fds[32];
+};
+static void *accept_all(void *p) {
+    struct acceptor *a = p;
+    iio_self(&a->handle);
+    atomic_store(&a->ready, 1);
+    for (;;) {
+        int fd = iio_accept4(a->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            break; /* cancelled at the end of the test */
+        int n = atomic_load(&a->accepted);
+        if (n < 32)
+            a->fds[n] = fd;
+        atomic_store(&a->accepted, n + 1);
+    }
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+/*
+ * Non-blocking connects fill the listener's queues until one no longer
+ * completes: from then on the kernel drops SYNs and a blocking connect
+ * waits. Cancelled, the attempt goes on in the kernel: once an acceptor
+ * makes room, a retransmitted SYN is answered and iio_connect_finish
+ * reports success.
+ */
+static void test_connect_cancelled_then_finished(void) {
+    struct sockaddr_in addr;
+    int lfd = listening_socket(0, &addr);
+    int fillers[16], nfill = 0;
+    bool queue_full = false;
+    while (nfill < 16 && !queue_full) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        fillers[nfill++] = fd;
+        if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0)
+            continue;
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        queue_full = poll(&pfd, 1, 200) == 0;
+    }
+    CHECK(queue_full);
+    struct connect_args a = {socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+                             addr};
+    struct blocked_call c;
+    start_call(&c, do_connect, &a);
+    double took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    /* On a blocking socket a second connect waits for the same attempt. */
+    start_call(&c, do_connect, &a);
+    took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    struct acceptor acc = {.lfd = lfd};
+    pthread_t at;
+    pthread_create(&at, NULL, accept_all, &acc);
+    while (!atomic_load(&acc.ready))
+        sched_yield();
+    double start = now_s();
+    CHECK_EQ(iio_connect_finish(a.fd), 0);
+    CHECK(now_s() - start < 15.0);
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    CHECK_EQ(getpeername(a.fd, (struct sockaddr *)&peer, &plen), 0);
+    CHECK_EQ(iio_write(a.fd, "ok", 2), 2);
+    /* A cancel that meets a completing accept leaves its result intact, so
+     * keep asking until the acceptor is out. */
+    while (!atomic_load(&acc.done)) {
+        iio_cancel(acc.handle);
+        sleep_us(1000);
+    }
+    pthread_join(at, NULL);
+    for (int i = 0; i < atomic_load(&acc.accepted) && i < 32; i++)
+        close(acc.fds[i]);
+    for (int i = 0; i < nfill; i++)
+        close(fillers[i]);
+    close(a.fd);
+    close(lfd);
+}
+
+static void test_poll_cancelled(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    struct io_args a = {p[0], NULL, 0};
+    struct blocked_call c;
+    start_call(&c, do_poll, &a);
+    double took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    CHECK_EQ(write(p[1], "x", 1), 1);
+    struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+    CHECK_EQ(iio_poll(&pfd, 1, 1000), 1);
+    CHECK(pfd.revents & POLLIN);
+    pfd.revents = 0;
+    close(p[0]);
+    close(p[1]);
+    int q[2];
+    CHECK(pipe(q) == 0);
+    pfd.fd = q[0];
+    double start = now_s();
+    CHECK_EQ(iio_poll(&pfd, 1, 50), 0); /* the timeout itself still works */
+    CHECK(now_s() - start >= 0.045);
+    close(q[0]);
+    close(q[1]);
+}
+
+static char fifo_path[64];
+static long do_open_fifo(void *p) {
+    (void)p;
+    return iio_openat(AT_FDCWD, fifo_path, O_RDONLY | O_CLOEXEC, 0);
+}
+
+static void test_openat_fifo_cancelled(void) {
+    snprintf(fifo_path, sizeof fifo_path, "/tmp/iio-fifo-%d", (int)getpid());
+    unlink(fifo_path);
+    CHECK(mkfifo(fifo_path, 0600) == 0);
+    struct blocked_call c;
+    start_call(&c, do_open_fifo, NULL);
+    double took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    start_call(&c, do_open_fifo, NULL);
+    sleep_us(20000);
+    int writer = open(fifo_path, O_WRONLY | O_CLOEXEC);
+    CHECK(writer >= 0);
+    pthread_join(c.thread, NULL);
+    CHECK(c.result >= 0);
+    CHECK_EQ(write(writer, "f", 1), 1);
+    char buf;
+    CHECK_EQ(iio_read((int)c.result, &buf, 1), 1);
+    close((int)c.result);
+    close(writer);
+    unlink(fifo_path);
+}
+
+static void test_sticky_cancel(void) {
+    iio_thread_t self;
+    CHECK_EQ(iio_self(&self), 0);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK_EQ(write(p[1], "ab", 2), 2);
+    CHECK_EQ(iio_cancel_sticky(self), 0); /* not in flight, still sticky */
+    CHECK_EQ(iio_self_cancelled(), 1);
+    char buf[2];
+    CHECK_EQ(iio_read(p[0], buf, 1), -ECANCELED); /* data waiting, no call */
+    CHECK_EQ(iio_read(p[0], buf, 1), -ECANCELED);
+    CHECK_EQ(iio_clear_cancel(self), 0);
+    CHECK_EQ(iio_self_cancelled(), 0);
+    CHECK_EQ(iio_read(p[0], buf, 2), 2);
+    CHECK(memcmp(buf, "ab", 2) == 0);
+
+    /* Sticky on a blocked thread: the call returns and later ones fail. */
+    struct io_args a = {p[0], buf, 1};
+    struct blocked_call c;
+    start_call(&c, do_read, &a);
+    sleep_us(20000);
+    while (iio_cancel_sticky(c.handle) == 0 && !atomic_load(&c.done))
+        sched_yield();
+    pthread_join(c.thread, NULL);
+    CHECK_EQ(c.result, -ECANCELED);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_cancel_when_idle_or_exited(void) {
+    iio_thread_t self;
+    CHECK_EQ(iio_self(&self), 0);
+    CHECK_EQ(iio_cancel(self), 0); /* we are not in an operation */
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK_EQ(write(p[1], "z", 1), 1);
+    char buf;
+    CHECK_EQ(iio_read(p[0], &buf, 1), 1); /* the idle cancel did not stick */
+
+    struct io_args a = {p[0], &buf, 1};
+    struct blocked_call c;
+    CHECK_EQ(write(p[1], "y", 1), 1);
+    start_call(&c, do_read, &a);
+    pthread_join(c.thread, NULL);
+    CHECK_EQ(c.result, 1);
+    CHECK_EQ(iio_cancel(c.handle), -ESRCH);
+    CHECK_EQ(iio_cancel_sticky(c.handle), -ESRCH);
+    CHECK_EQ(iio_clear_cancel(c.handle), -ESRCH);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_foreign_signals(void) {
+    int signo = iio_signal();
+    int before = atomic_load(&chained_calls);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    char buf[4];
+    struct io_args a = {p[0], buf, sizeof buf};
+    struct blocked_call c;
+    start_call(&c, do_read, &a);
+    sleep_us(20000);
+    /* Our signal from kill(): not a request, so nothing is cancelled and
+     * the handler installed before ours sees it. */
+    kill(getpid(), signo);
+    sleep_us(20000);
+    pthread_kill(c.thread, signo); /* tgkill without a request: stale */
+    sleep_us(50000);
+    CHECK(!atomic_load(&c.done));
+    CHECK(atomic_load(&chained_calls) >= before + 2);
+    /* SIGUSR1 (SA_RESTART, installed before init) is left as it was. */
+    struct sigaction sa;
+    sigaction(SIGUSR1, NULL, &sa);
+    CHECK(sa.sa_handler == usr1_handler && (sa.sa_flags & SA_RESTART));
+    pthread_kill(c.thread, SIGUSR1);
+    sleep_us(50000);
+    CHECK(!atomic_load(&c.done));
+    CHECK(atomic_load(&usr1_calls) >= 1);
+    CHECK_EQ(write(p[1], "data", 4), 4);
+    pthread_join(c.thread, NULL);
+    CHECK_EQ(c.result, 4);
+    CHECK(memcmp(buf, "data", 4) == 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* ---- Race: cancels aimed at the instant of syscall entry ------------------ */
+
+struct race {
+    int fd;
+    iio_thread_t handle;
+    _Atomic int round;      /* the reader's round, published before it reads */
+    _Atomic int finished;   /* last round whose read returned */
+    _Atomic long cancelled;
+    _Atomic int bad;
+};
+
+static void *race_reader(void *p) {
+    struct race *r = p;
+    iio_self(&r->handle);
+    char buf[8];
+    for (int round = 1;; round++) {
+        atomic_store(&r->round, round);
+        long n = iio_read(r->fd, buf, sizeof buf);
+        if (n == 0)
+            break; /* writer side closed: done */
+        if (n == -ECANCELED)
+            atomic_fetch_add(&r->cancelled, 1);
+        else
+            atomic_store(&r->bad, 1);
+        atomic_store(&r->finished, round);
+        TICK();
+    }
+    return NULL;
+}
+
+/*
+ * Each round the canceller waits a random 0-20 us after the reader announced
+ * it is about to read an empty socket, then cancels. Many requests land
+ * between op begin and the syscall instruction: a lost one hangs the round
+ * (the watchdog fails the program).
+ */
+static void race_rounds(int rounds) {
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+    struct race r = {.fd = s[0]};
+    pthread_t reader;
+    pthread_create(&reader, NULL, race_reader, &r);
+    unsigned seed = 12345;
+    for (int round = 1; round <= rounds; round++) {
+        while (atomic_load(&r.round) < round)
+            ;
+        long spin = rand_r(&seed) % 4000;
+        for (volatile long i = 0; i < spin; i++)
+            ;
+        while (atomic_load(&r.finished) < round)
+            if (iio_cancel(r.handle) == 0)
+                sched_yield();
+    }
+    close(s[1]);
+    while (atomic_load(&r.round) <= rounds)
+        ;
+    /* The last round sees EOF once the peer is closed. */
+    pthread_join(reader, NULL);
+    CHECK_EQ(atomic_load(&r.bad), 0);
+    /* A request sent just as round N returned may land in round N + 1,
+     * which is in flight then: so the last round, too, may be cancelled. */
+    long cancelled = atomic_load(&r.cancelled);
+    CHECK(cancelled == rounds || cancelled == rounds + 1);
+    close(s[0]);
+}
+
+static int stress_factor(void) {
+    const char *s = getenv("INTERRUPTIO_STRESS");
+    return s ? atoi(s) > 0 ? atoi(s) : 1 : 1;
+}
+
+static void test_race_cancel_at_entry_pc_window(void) {
+    if (iio_set_entry_mode(IIO_ENTRY_PC_WINDOW) != 0) {
+        fprintf(stderr, "  PC window not available in this build\n");
+        test_ok = false;
+        return;
+    }
+    race_rounds(20000 * stress_factor());
+}
+
+static void test_race_cancel_at_entry_portable(void) {
+    CHECK_EQ(iio_set_entry_mode(IIO_ENTRY_PORTABLE), 0);
+    race_rounds(5000 * stress_factor());
+    iio_set_entry_mode(IIO_ENTRY_PC_WINDOW);
+}
+
+/* ---- A sequence-numbered stream under random cancels --------------------- */
+
+struct stream {
+    int fd;
+    uint32_t count;
+    iio_thread_t handle;
+    _Atomic int ready;
+    _Atomic int done;
+    _Atomic long cancels_seen;
+    _Atomic long partials;
+    _Atomic int corrupt;
+};
+
+static void *stream_writer(void *p) {
+    struct stream *st = p;
+    iio_self(&st->handle);
+    atomic_store(&st->ready, 1);
+    uint32_t block[64];
+    for (uint32_t next = 0; next < st->count;) {
+        uint32_t n = st->count - next < 64 ? st->count - next : 64;
+        for (uint32_t i = 0; i < n; i++)
+            block[i] = next + i;
+        size_t off = 0, len = n * sizeof(uint32_t);
+        while (off < len) {
+            long w = iio_write(st->fd, (char *)block + off, len - off);
+            if (w == -ECANCELED) {
+                atomic_fetch_add(&st->cancels_seen, 1);
+                continue;
+            }
+            if (w <= 0) {
+                atomic_store(&st->corrupt, 1);
+                goto out;
+            }
+            if ((size_t)w < len - off)
+                atomic_fetch_add(&st->partials, 1);
+            off += (size_t)w;
+        }
+        next += n;
+        TICK();
+    }
+out:
+    shutdown(st->fd, SHUT_WR);
+    atomic_store(&st->done, 1);
+    return NULL;
+}
+
+static void *stream_reader(void *p) {
+    struct stream *st = p;
+    iio_self(&st->handle);
+    atomic_store(&st->ready, 1);
+    union {
+        uint32_t words[97];
+        char bytes[97 * 4];
+    } buf;
+    size_t have = 0;
+    uint32_t expect = 0;
+    for (;;) {
+        long r = iio_read(st->fd, buf.bytes + have, sizeof buf - have);
+        if (r == -ECANCELED) {
+            atomic_fetch_add(&st->cancels_seen, 1);
+            continue;
+        }
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        size_t whole = have / 4;
+        for (size_t i = 0; i < whole; i++)
+            if (buf.words[i] != expect++)
+                atomic_store(&st->corrupt, 1);
+        memmove(buf.bytes, buf.bytes + whole * 4, have - whole * 4);
+        have -= whole * 4;
+    }
+    if (expect != st->count || have != 0)
+        atomic_store(&st->corrupt, 1);
+    atomic_store(&st->done, 1);
+    return NULL;
+}
+
+static void stream_under_cancels(uint32_t count, long min_requests) {
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+    int small = 2048;
+    setsockopt(s[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    setsockopt(s[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct stream w = {.fd = s[0], .count = count};
+    struct stream r = {.fd = s[1], .count = count};
+    pthread_t wt, rt;
+    pthread_create(&wt, NULL, stream_writer, &w);
+    pthread_create(&rt, NULL, stream_reader, &r);
+    while (!atomic_load(&w.ready) || !atomic_load(&r.ready))
+        sched_yield();
+    unsigned seed = 99;
+    long requests = 0;
+    while (!atomic_load(&r.done)) {
+        long spin = rand_r(&seed) % 3000;
+        for (volatile long i = 0; i < spin; i++)
+            ;
+        if (!atomic_load(&w.done))
+            requests += iio_cancel(w.handle) == 1;
+        requests += iio_cancel(r.handle) == 1;
+    }
+    pthread_join(wt, NULL);
+    pthread_join(rt, NULL);
+    CHECK_EQ(atomic_load(&w.corrupt), 0);
+    CHECK_EQ(atomic_load(&r.corrupt), 0);
+    CHECK(requests >= min_requests);
+    printf("     %u words, %ld cancels sent, %ld + %ld seen, %ld partial "
+           "writes\n",
+           count, requests, atomic_load(&w.cancels_seen),
+           atomic_load(&r.cancels_seen), atomic_load(&w.partials));
+    close(s[0]);
+    close(s[1]);
+}
+
+static void test_stream_intact_under_cancels_pc_window(void) {
+    stream_under_cancels(200000u * (uint32_t)stress_factor(), 1000);
+}
+
+static void test_stream_intact_under_cancels_portable(void) {
+    CHECK_EQ(iio_set_entry_mode(IIO_ENTRY_PORTABLE), 0);
+    /* Each portable request waits for its acknowledgement: fewer of them. */
+    stream_under_cancels(50000u * (uint32_t)stress_factor(), 10);
+    iio_set_entry_mode(IIO_ENTRY_PC_WINDOW);
+}
+
+/* ---- Thread churn -------------------------------------------------------- */
+
+#define CHURN_SLOTS 8
+static iio_thread_t churn_handles[CHURN_SLOTS];
+static pthread_mutex_t churn_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int churn_stop;
+static _Atomic int churn_bad;
+
+static void *churn_worker(void *p) {
+    long slot = (long)p;
+    iio_thread_t self;
+    iio_self(&self);
+    pthread_mutex_lock(&churn_lock);
+    churn_handles[slot] = self;
+    pthread_mutex_unlock(&churn_lock);
+    int fds[2];
+    if (pipe(fds) != 0)
+        return NULL;
+    for (int i = 0; i < 3; i++) {
+        char c = 'c';
+        long w = iio_write(fds[1], &c, 1);
+        if (w != 1 && w != -ECANCELED)
+            atomic_store(&churn_bad, 1);
+        if (w == 1) {
+            long r;
+            while ((r = iio_read(fds[0], &c, 1)) == -ECANCELED) {
+            }
+            if (r != 1 || c != 'c')
+                atomic_store(&churn_bad, 1);
+        }
+    }
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+}
+
+static void *churn_canceller(void *p) {
+    (void)p;
+    long results[3] = {0};
+    while (!atomic_load(&churn_stop)) {
+        for (int i = 0; i < CHURN_SLOTS; i++) {
+            pthread_mutex_lock(&churn_lock);
+            iio_thread_t h = churn_handles[i];
+            pthread_mutex_unlock(&churn_lock);
+            if (h.record == NULL)
+                continue;
+            int r = iio_cancel(h);
+            if (r == 1 || r == 0 || r == -ESRCH)
+                results[r == -ESRCH ? 2 : r]++;
+            else
+                atomic_store(&churn_bad, 1);
+        }
+    }
+    return NULL;
+}
+
+static void test_thread_churn(void) {
+    pthread_t canceller;
+    pthread_create(&canceller, NULL, churn_canceller, NULL);
+    double end = now_s() + 1.5;
+    int made = 0;
+    while (now_s() < end) {
+        pthread_t t[CHURN_SLOTS];
+        for (long i = 0; i < CHURN_SLOTS; i++)
+            pthread_create(&t[i], NULL, churn_worker, (void *)i);
+        for (int i = 0; i < CHURN_SLOTS; i++)
+            pthread_join(t[i], NULL);
+        made += CHURN_SLOTS;
+        TICK();
+    }
+    atomic_store(&churn_stop, 1);
+    pthread_join(canceller, NULL);
+    CHECK_EQ(atomic_load(&churn_bad), 0);
+    CHECK(made > 100);
+    /* A stale handle from a slot never names the thread now in the record. */
+    for (int i = 0; i < CHURN_SLOTS; i++)
+        CHECK_EQ(iio_cancel(churn_handles[i]), -ESRCH);
+}
+
+/* ---- Blocked mask and fork ------------------------------------------------ */
+
+static void test_interruptible_check_sees_blocked_mask(void) {
+    iio_thread_t self;
+    CHECK_EQ(iio_self(&self), 0);
+    CHECK_EQ(iio_thread_interruptible(), 1);
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, iio_signal());
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    CHECK_EQ(iio_thread_interruptible(), 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    CHECK_EQ(iio_thread_interruptible(), 1);
+}
+
+static void *blocks_everything_then_registers(void *p) {
+    (void)p;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* as Dispatch threads do */
+    iio_thread_t self;
+    long ok = iio_self(&self) == 0 && iio_thread_interruptible() == 1;
+    return (void *)ok;
+}
+
+static void test_registration_unblocks_signal(void) {
+    pthread_t t;
+    void *ok = NULL;
+    pthread_create(&t, NULL, blocks_everything_then_registers, NULL);
+    pthread_join(t, &ok);
+    CHECK(ok == (void *)1);
+}
+
+static void test_fork_child_can_cancel(void) {
+    pid_t child = fork();
+    if (child == 0) {
+        int p[2];
+        if (pipe(p) != 0)
+            _exit(10);
+        char buf;
+        struct io_args a = {p[0], &buf, 1};
+        struct blocked_call c;
+        start_call(&c, do_read, &a);
+        double took = cancel_and_join(&c);
+        _exit(took >= 0 && c.result == -ECANCELED ? 0 : 11);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    pthread_t dog;
+    pthread_create(&dog, NULL, watchdog, NULL);
+    RUN(test_bad_signal_numbers);
+    RUN(test_init_refuses_owned_signal_then_chains);
+    RUN(test_bad_input);
+    RUN(test_read_on_pipe_cancelled_then_reusable);
+    RUN(test_recv_on_socketpair_cancelled_then_reusable);
+    RUN(test_write_into_full_pipe_cancelled);
+    RUN(test_send_into_full_socket_cancelled);
+    RUN(test_accept_cancelled_then_reusable);
+    RUN(test_connect_cancelled_then_finished);
+    RUN(test_poll_cancelled);
+    RUN(test_openat_fifo_cancelled);
+    RUN(test_sticky_cancel);
+    RUN(test_cancel_when_idle_or_exited);
+    RUN(test_foreign_signals);
+    RUN(test_interruptible_check_sees_blocked_mask);
+    RUN(test_registration_unblocks_signal);
+    RUN(test_race_cancel_at_entry_pc_window);
+    RUN(test_race_cancel_at_entry_portable);
+    RUN(test_stream_intact_under_cancels_pc_window);
+    RUN(test_stream_intact_under_cancels_portable);
+    RUN(test_thread_churn);
+    RUN(test_fork_child_can_cancel);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
