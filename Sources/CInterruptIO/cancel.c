@@ -1,9 +1,8 @@
 /*
  * Cancel requests. A request is recorded with one CAS on the target's state
- * word that also sets SIGNALLING; the target cannot leave the operation or
- * exit until SIGNALLING is cleared again, so between that CAS and the end of
- * tgkill the kernel thread id is the one of the thread inside the named
- * operation. That is what makes it safe to use a raw tid (glibc's
+ * word that also sets HELD; the target cannot leave the operation or exit
+ * until HELD is cleared again, so between that CAS and the end of tgkill the
+ * kernel thread id is the one of the thread inside the named operation. That is what makes it safe to use a raw tid (glibc's
  * pthread_kill gets the same guarantee from the thread's exit lock).
  */
 #include "internal.h"
@@ -29,8 +28,27 @@ static void send_signal(struct iio_record *rec) {
     }
 }
 
-/* Sends once, holding SIGNALLING; false when the operation already ended. */
-static bool send_if_still_in(struct iio_record *rec, uint64_t incarnation,
+bool iio_hold(struct iio_record *rec, uint64_t incarnation) {
+    uint64_t s = atomic_load(&rec->state);
+    for (unsigned spins = 0;;) {
+        if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)
+            return false;
+        if (s & IIO_ST_HELD) {
+            iio_relax(&spins);
+            s = atomic_load(&rec->state);
+            continue;
+        }
+        if (atomic_compare_exchange_weak(&rec->state, &s, s | IIO_ST_HELD))
+            return true;
+    }
+}
+
+void iio_release(struct iio_record *rec) {
+    atomic_fetch_and(&rec->state, ~IIO_ST_HELD);
+}
+
+/* Sends once, holding the record; false when the operation already ended. */
+bool iio_resend(struct iio_record *rec, uint64_t incarnation,
                              uint64_t generation) {
     uint64_t s = atomic_load(&rec->state);
     for (;;) {
@@ -39,14 +57,14 @@ static bool send_if_still_in(struct iio_record *rec, uint64_t incarnation,
                        iio_st_generation(s) == generation;
         if (!same_op)
             return false;
-        if (s & IIO_ST_SIGNALLING)
+        if (s & IIO_ST_HELD)
             return true; /* another canceller is sending right now */
         if (atomic_compare_exchange_weak(&rec->state, &s,
-                                         s | IIO_ST_SIGNALLING))
+                                         s | IIO_ST_HELD))
             break;
     }
     send_signal(rec);
-    atomic_fetch_and(&rec->state, ~IIO_ST_SIGNALLING);
+    atomic_fetch_and(&rec->state, ~IIO_ST_HELD);
     return true;
 }
 
@@ -63,7 +81,7 @@ static void resend_until_acknowledged(struct iio_record *rec,
     for (long waited = 0; waited < PORTABLE_GIVE_UP_NS; waited += pause_ns) {
         struct timespec pause = {0, pause_ns};
         nanosleep(&pause, NULL);
-        if (!send_if_still_in(rec, incarnation, generation))
+        if (!iio_resend(rec, incarnation, generation))
             return;
         if (pause_ns < PORTABLE_MAX_RESEND_NS)
             pause_ns *= 2;
@@ -71,7 +89,8 @@ static void resend_until_acknowledged(struct iio_record *rec,
 }
 
 int iio_request(struct iio_record *rec, uint64_t incarnation,
-                uint64_t gen_or_any, int reason, bool sticky) {
+                uint64_t gen_or_any, int reason, bool sticky,
+                bool wait_for_ack) {
     if (rec == NULL)
         return -EINVAL;
     incarnation &= IIO_ST_INC_MASK >> IIO_ST_INC_SHIFT;
@@ -92,26 +111,26 @@ int iio_request(struct iio_record *rec, uint64_t incarnation,
         }
         uint64_t requested = s | sticky_bit | IIO_ST_CANCEL |
                              ((uint64_t)reason << IIO_ST_REASON_SHIFT) |
-                             IIO_ST_SIGNALLING;
+                             IIO_ST_HELD;
         if (atomic_compare_exchange_weak(&rec->state, &s, requested))
             break;
     }
     send_signal(rec);
-    atomic_fetch_and(&rec->state, ~IIO_ST_SIGNALLING);
-    if (atomic_load_explicit(&iio_mode, memory_order_relaxed) ==
-        IIO_ENTRY_PORTABLE)
+    atomic_fetch_and(&rec->state, ~IIO_ST_HELD);
+    if (wait_for_ack && atomic_load_explicit(&iio_mode, memory_order_relaxed) ==
+                            IIO_ENTRY_PORTABLE)
         resend_until_acknowledged(rec, incarnation, iio_st_generation(s));
     return 1;
 }
 
 int iio_cancel(iio_thread_t thread) {
     return iio_request(iio_record_of(thread), thread.incarnation, UINT64_MAX,
-                       IIO_REASON_CANCEL, false);
+                       IIO_REASON_CANCEL, false, true);
 }
 
 int iio_cancel_sticky(iio_thread_t thread) {
     return iio_request(iio_record_of(thread), thread.incarnation, UINT64_MAX,
-                       IIO_REASON_CANCEL, true);
+                       IIO_REASON_CANCEL, true, true);
 }
 
 int iio_clear_cancel(iio_thread_t thread) {

@@ -27,9 +27,11 @@
  *   bit  1      CANCEL      a request is pending for the current operation;
  *                           the asm stub tests this bit (low byte, bit 1)
  *   bits 2-3    REASON      why: IIO_REASON_CANCEL or IIO_REASON_DEADLINE
- *   bit  4      SIGNALLING  a canceller is between its CAS and the end of
- *                           tgkill; the owner may not leave the operation or
- *                           exit while it is set, so the tid stays valid
+ *   bit  4      HELD        another thread holds the record: a canceller
+ *                           between its CAS and the end of tgkill, or a
+ *                           deadline setter; the owner may not leave the
+ *                           operation or exit while it is set, so the tid
+ *                           and the incarnation stay what the holder saw
  *   bit  5      EXITED      the record is bound to no thread
  *   bit  6      STICKY      fail every operation until cleared
  *   bit  7      unused
@@ -39,8 +41,8 @@
  *
  * Invariants:
  * - Only the owner sets IN_OP or bumps GENERATION (op begin), and only the
- *   owner clears IN_OP, CANCEL and REASON (op end), never while SIGNALLING.
- * - A canceller sets CANCEL|REASON|SIGNALLING in one CAS that also checks
+ *   owner clears IN_OP, CANCEL and REASON (op end), never while HELD.
+ * - A canceller sets CANCEL|REASON|HELD in one CAS that also checks
  *   IN_OP, the incarnation and, for a deadline, the generation; so a request
  *   never outlives the operation it names, and a signal is only ever sent
  *   to a thread that is inside that operation.
@@ -49,7 +51,7 @@
 #define IIO_ST_CANCEL ((uint64_t)1 << 1)
 #define IIO_ST_REASON_SHIFT 2
 #define IIO_ST_REASON_MASK ((uint64_t)3 << IIO_ST_REASON_SHIFT)
-#define IIO_ST_SIGNALLING ((uint64_t)1 << 4)
+#define IIO_ST_HELD ((uint64_t)1 << 4)
 #define IIO_ST_EXITED ((uint64_t)1 << 5)
 #define IIO_ST_STICKY ((uint64_t)1 << 6)
 #define IIO_ST_INC_SHIFT 8
@@ -69,14 +71,19 @@ static inline uint64_t iio_st_generation(uint64_t s) {
 
 struct iio_record {
     _Atomic uint64_t state;
-    _Atomic int tid;       /* valid while not EXITED */
-    uint32_t index;        /* position in the registry, never changes */
+    _Atomic int tid;              /* valid while not EXITED */
+    uint32_t index;               /* position in the registry, never changes */
     struct iio_record *next_free; /* under the registry lock */
-    /* Deadline armed for the current operation (the deadline layer). */
+    /* The thread's deadline (IIO_NEVER for none); see deadline.c. */
     _Atomic uint64_t deadline_ns;
-    _Atomic uint64_t deadline_gen;
-    char pad[64 - 8 - 4 - 4 - 8 - 8 - 8];
+    /* When the timer thread will next look at this record (IIO_NEVER: it
+     * will not). Written only by the timer thread. */
+    _Atomic uint64_t filed_ns;
+    struct iio_record *_Atomic next_queued; /* the timer's notify stack */
+    _Atomic int queued;
+    char pad[64 - 8 - 4 - 4 - 8 - 8 - 8 - 8 - 4];
 };
+_Static_assert(sizeof(struct iio_record) == 64, "one cache line a record");
 
 /* signal.c */
 extern _Atomic int iio_signo;        /* 0 until initialised */
@@ -90,7 +97,7 @@ extern __thread struct iio_record *iio_tls_record
 int iio_bind_slow(struct iio_record **out);
 struct iio_record *iio_record_at(uint32_t index);
 
-/* One step of waiting for a canceller to finish signalling. */
+/* One step of waiting for a holder to let go of the record. */
 static inline void iio_relax(unsigned *spins) {
     if ((*spins)++ < 64) {
 #if defined(__x86_64__)
@@ -107,9 +114,26 @@ static inline struct iio_record *iio_record_of(iio_thread_t t) {
     return (struct iio_record *)t.record;
 }
 
-/* cancel.c: sends a request; gen_or_any == UINT64_MAX matches any op. */
+/*
+ * cancel.c: sends a request; gen_or_any == UINT64_MAX matches any op. In the
+ * portable entry mode, wait_for_ack makes the caller re-send until the
+ * target leaves the operation; the timer thread passes false and re-sends
+ * from its wheel instead (iio_resend).
+ */
 int iio_request(struct iio_record *rec, uint64_t incarnation,
-                uint64_t gen_or_any, int reason, bool sticky);
+                uint64_t gen_or_any, int reason, bool sticky,
+                bool wait_for_ack);
+bool iio_resend(struct iio_record *rec, uint64_t incarnation,
+                uint64_t generation);
+/* Holds a live record (HELD) so its owner cannot exit; false if exited. */
+bool iio_hold(struct iio_record *rec, uint64_t incarnation);
+void iio_release(struct iio_record *rec);
+
+/* syscall.c */
+long iio_error_for(uint64_t state);
+
+/* deadline.c: tells the timer thread about a deadline earlier than filed. */
+void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns);
 
 /* syscall_cp_*.S */
 long iio_cp_syscall(const _Atomic uint64_t *state, long nr, long a, long b,

@@ -1,8 +1,8 @@
 /*
  * The interruptible operation: begin (bump the generation, set IN_OP), make
  * the call through the selected entry path, map our EINTR to the request's
- * reason, retry anyone else's, end (clear IN_OP once no canceller is
- * signalling).
+ * reason, retry anyone else's, end (clear IN_OP once no canceller holds the
+ * record).
  */
 #include "internal.h"
 
@@ -37,6 +37,8 @@ long iio_error_for(uint64_t state) {
     return reason == IIO_REASON_DEADLINE ? -ETIMEDOUT : -ECANCELED;
 }
 
+void iio_op_end(struct iio_record *rec);
+
 /*
  * Begins an operation on the calling thread. Returns the record, or NULL
  * with *error set: registration failed, or a sticky cancel is in force, or
@@ -61,15 +63,28 @@ struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
         }
     } while (!atomic_compare_exchange_weak_explicit(
         &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP,
-        memory_order_acquire, memory_order_relaxed));
+        memory_order_seq_cst, memory_order_relaxed));
     *generation = iio_st_generation(s + IIO_ST_GEN_ONE);
+    uint64_t deadline =
+        atomic_load_explicit(&rec->deadline_ns, memory_order_relaxed);
+    if (__builtin_expect(deadline != IIO_NEVER, 0)) {
+        if (iio_now_ns() >= deadline) {
+            iio_op_end(rec);
+            *error = -ETIMEDOUT;
+            return NULL;
+        }
+        /* The CAS above orders our deadline store before this load; see
+         * the handshake in deadline.c. */
+        if (deadline < atomic_load(&rec->filed_ns))
+            iio_timer_notify(rec, deadline);
+    }
     return rec;
 }
 
 void iio_op_end(struct iio_record *rec) {
     uint64_t s = atomic_load_explicit(&rec->state, memory_order_relaxed);
     for (unsigned spins = 0;;) {
-        if (s & IIO_ST_SIGNALLING) {
+        if (s & IIO_ST_HELD) {
             iio_relax(&spins);
             s = atomic_load_explicit(&rec->state, memory_order_relaxed);
             continue;

@@ -55,7 +55,8 @@ static struct iio_record *take_record(void) {
                 for (uint32_t i = 0; i < CHUNK_RECORDS; i++) {
                     block[i].index = chunk * CHUNK_RECORDS + i;
                     atomic_init(&block[i].state, IIO_ST_EXITED);
-                    atomic_init(&block[i].deadline_ns, UINT64_MAX);
+                    atomic_init(&block[i].deadline_ns, IIO_NEVER);
+                    atomic_init(&block[i].filed_ns, IIO_NEVER);
                 }
                 atomic_store(&chunks[chunk], block);
             }
@@ -88,7 +89,7 @@ static void registry_child(void) {
             uint64_t inc = ((iio_st_incarnation(s) + 1) << IIO_ST_INC_SHIFT) &
                            IIO_ST_INC_MASK;
             atomic_store(&rec->state, (s & ~(IIO_ST_INC_MASK | IIO_ST_IN_OP |
-                                             IIO_ST_CANCEL | IIO_ST_SIGNALLING |
+                                             IIO_ST_CANCEL | IIO_ST_HELD |
                                              IIO_ST_REASON_MASK)) |
                                           inc | IIO_ST_EXITED);
         }
@@ -97,7 +98,7 @@ static void registry_child(void) {
     }
     if (self) {
         atomic_store(&self->tid, (int)syscall(SYS_gettid));
-        atomic_fetch_and(&self->state, ~IIO_ST_SIGNALLING);
+        atomic_fetch_and(&self->state, ~IIO_ST_HELD);
     }
     pthread_mutex_unlock(&registry_lock);
 }
@@ -112,7 +113,7 @@ int iio_bind_slow(struct iio_record **out) {
         return -EAGAIN;
     atomic_store_explicit(&rec->tid, (int)syscall(SYS_gettid),
                           memory_order_relaxed);
-    atomic_store(&rec->deadline_ns, UINT64_MAX);
+    atomic_store(&rec->deadline_ns, IIO_NEVER);
     /* The thread-local pointer must be set before the signal can arrive. */
     iio_tls_record = rec;
     uint64_t s = atomic_load(&rec->state);
@@ -134,7 +135,7 @@ static void on_thread_exit(void *value) {
     struct iio_record *rec = value;
     uint64_t s = atomic_load(&rec->state);
     for (unsigned spins = 0;;) {
-        if (s & IIO_ST_SIGNALLING) {
+        if (s & IIO_ST_HELD) {
             iio_relax(&spins);
             s = atomic_load(&rec->state);
             continue;
@@ -147,6 +148,7 @@ static void on_thread_exit(void *value) {
         if (atomic_compare_exchange_weak(&rec->state, &s, exited))
             break;
     }
+    atomic_store(&rec->deadline_ns, IIO_NEVER);
     iio_tls_record = NULL;
     pthread_mutex_lock(&registry_lock);
     rec->next_free = free_records;

@@ -139,6 +139,56 @@ int iio_clear_cancel(iio_thread_t thread);
 /* 1 when the calling thread's calls fail because of a sticky cancel. */
 int iio_self_cancelled(void);
 
+/* ---- Deadlines --------------------------------------------------------- */
+
+/* Instants are CLOCK_MONOTONIC nanoseconds; IIO_NEVER is no deadline. */
+#define IIO_NEVER UINT64_MAX
+
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+uint64_t iio_now_ns(void);
+
+/*
+ * Sets the calling thread's deadline for its following calls, until set
+ * again: a call that starts after it fails with -ETIMEDOUT without entering
+ * the kernel (even with data ready); a call in flight when it passes returns
+ * -ETIMEDOUT (or its partial count). Setting it costs two plain stores; the
+ * timer thread is told only when a call starts under a deadline earlier than
+ * any it already knows for this thread.
+ * Returns 0, or a negative errno if the thread cannot be registered.
+ */
+int iio_deadline_set(uint64_t deadline_ns);
+uint64_t iio_deadline_get(void);
+
+/*
+ * Sets another thread's deadline; it applies at once to the call in flight:
+ * a deadline already passed interrupts it now, a later one lets it go on.
+ * 0, -ESRCH for an exited thread, -EINVAL for a null handle.
+ */
+int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns);
+
+/*
+ * The timer driver (the Swift InterruptIO module runs it; see
+ * TimerDriver.swift). A C program that sets deadlines links that module and
+ * starts it once; without a driver only the check at call entry applies.
+ *
+ * iio_timer_set_driver_running(1) announces a driver; calls then notify it.
+ * iio_timer_take_notified() pops a record index the driver must (re)file,
+ *   or -1 when none is waiting.
+ * iio_timer_file(index, at) records when the driver will look at the record
+ *   next (IIO_NEVER: not at all) and returns the record's deadline as it is
+ *   after that: when it is earlier than `at`, file it there instead.
+ * iio_timer_expire(index, now) is called when a filing comes due: it sends
+ *   the deadline request if the deadline has passed and returns when the
+ *   record must be looked at again (IIO_NEVER for not).
+ * iio_timer_sleep(until) sleeps until `until` (CLOCK_MONOTONIC, absolute,
+ *   IIO_NEVER for no limit) or until a notify needs an earlier wake-up.
+ */
+void iio_timer_set_driver_running(int running);
+int64_t iio_timer_take_notified(void);
+uint64_t iio_timer_file(uint32_t index, uint64_t at_ns);
+uint64_t iio_timer_expire(uint32_t index, uint64_t now_ns);
+void iio_timer_sleep(uint64_t until_ns);
+
 /* ---- Wrappers ---------------------------------------------------------- */
 /* Each mirrors the C function it names; see the return convention above. */
 

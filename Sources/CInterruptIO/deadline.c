@@ -1,0 +1,172 @@
+/*
+ * Deadlines. The thread's deadline lives in its record; the timer driver
+ * keeps each record filed at most once, at the instant it will look at it
+ * next (filed_ns). Arming and disarming are plain stores: most calls end
+ * before their deadline, and a filing that comes due for a record whose
+ * deadline has moved later is simply filed again (lazy cancellation).
+ *
+ * The one handshake: a call that starts under a deadline earlier than
+ * filed_ns must tell the driver. Start of call: store deadline_ns, (the
+ * seq_cst CAS that begins the operation), load filed_ns. Driver: store
+ * filed_ns (seq_cst), load deadline_ns. One of the two sees the other's
+ * store, so a deadline is never left unfiled.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RESEND_AFTER_NS 20000u /* portable entry: re-send a lost request */
+
+static struct iio_record *_Atomic notified_stack;
+static _Atomic uint64_t driver_sleeps_until = IIO_NEVER;
+static _Atomic uint32_t wake_word;
+static _Atomic int driver_running;
+
+uint64_t iio_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int iio_deadline_set(uint64_t deadline_ns) {
+    struct iio_record *rec = iio_tls_record;
+    if (__builtin_expect(rec == NULL, 0)) {
+        int err = iio_bind_slow(&rec);
+        if (err < 0)
+            return err;
+    }
+    atomic_store_explicit(&rec->deadline_ns, deadline_ns,
+                          memory_order_relaxed);
+    return 0;
+}
+
+uint64_t iio_deadline_get(void) {
+    struct iio_record *rec = iio_tls_record;
+    return rec ? atomic_load_explicit(&rec->deadline_ns, memory_order_relaxed)
+               : IIO_NEVER;
+}
+
+int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns) {
+    struct iio_record *rec = iio_record_of(thread);
+    if (rec == NULL)
+        return -EINVAL;
+    uint64_t incarnation =
+        thread.incarnation & (IIO_ST_INC_MASK >> IIO_ST_INC_SHIFT);
+    /* Held, the record cannot pass to a new thread while we write it. */
+    if (!iio_hold(rec, incarnation))
+        return -ESRCH;
+    atomic_store(&rec->deadline_ns, deadline_ns);
+    uint64_t s = atomic_load(&rec->state);
+    iio_release(rec);
+    if (deadline_ns == IIO_NEVER || !(s & IIO_ST_IN_OP))
+        return 0; /* the next call's start does the rest */
+    if (deadline_ns <= iio_now_ns())
+        iio_request(rec, incarnation, iio_st_generation(s),
+                    IIO_REASON_DEADLINE, false, true);
+    else if (deadline_ns < atomic_load(&rec->filed_ns))
+        iio_timer_notify(rec, deadline_ns);
+    return 0;
+}
+
+static void wake_driver(void) {
+    atomic_fetch_add(&wake_word, 1);
+    syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns) {
+    if (!atomic_load_explicit(&driver_running, memory_order_relaxed))
+        return;
+    if (atomic_exchange(&rec->queued, 1) == 0) {
+        struct iio_record *head = atomic_load(&notified_stack);
+        do {
+            atomic_store_explicit(&rec->next_queued, head,
+                                  memory_order_relaxed);
+        } while (!atomic_compare_exchange_weak(&notified_stack, &head, rec));
+    }
+    if (deadline_ns < atomic_load(&driver_sleeps_until))
+        wake_driver();
+}
+
+void iio_timer_set_driver_running(int running) {
+    if (running)
+        prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake at the instant */
+    atomic_store(&driver_running, running);
+}
+
+/* Popped one at a time from a private list taken whole from the stack. */
+static struct iio_record *taken;
+
+int64_t iio_timer_take_notified(void) {
+    if (taken == NULL)
+        taken = atomic_exchange(&notified_stack, NULL);
+    struct iio_record *rec = taken;
+    if (rec == NULL)
+        return -1;
+    taken = atomic_load_explicit(&rec->next_queued, memory_order_relaxed);
+    /* Cleared before the driver reads deadline_ns: a later notify pushes
+     * the record again rather than being lost. */
+    atomic_store(&rec->queued, 0);
+    return rec->index;
+}
+
+uint64_t iio_timer_file(uint32_t index, uint64_t at_ns) {
+    struct iio_record *rec = iio_record_at(index);
+    if (rec == NULL)
+        return IIO_NEVER;
+    atomic_store(&rec->filed_ns, at_ns);
+    return atomic_load(&rec->deadline_ns);
+}
+
+uint64_t iio_timer_expire(uint32_t index, uint64_t now_ns) {
+    struct iio_record *rec = iio_record_at(index);
+    if (rec == NULL)
+        return IIO_NEVER;
+    uint64_t s = atomic_load(&rec->state);
+    uint64_t deadline = atomic_load(&rec->deadline_ns);
+    if (deadline > now_ns)
+        return deadline; /* moved later (or IIO_NEVER: disarmed) */
+    if (!(s & IIO_ST_IN_OP) || (s & IIO_ST_EXITED))
+        return IIO_NEVER; /* the next call's start fails it at once */
+    uint64_t incarnation = iio_st_incarnation(s);
+    uint64_t generation = iio_st_generation(s);
+    bool portable = atomic_load_explicit(&iio_mode, memory_order_relaxed) ==
+                    IIO_ENTRY_PORTABLE;
+    if (s & IIO_ST_CANCEL) {
+        /* Requested already and still inside: only the portable path can
+         * have lost the signal in its entry gap. */
+        if (portable && iio_resend(rec, incarnation, generation))
+            return now_ns + RESEND_AFTER_NS;
+        return IIO_NEVER;
+    }
+    if (iio_request(rec, incarnation, generation, IIO_REASON_DEADLINE, false,
+                    false) == 1 &&
+        portable)
+        return now_ns + RESEND_AFTER_NS;
+    return IIO_NEVER;
+}
+
+void iio_timer_sleep(uint64_t until_ns) {
+    uint32_t seen = atomic_load(&wake_word);
+    atomic_store(&driver_sleeps_until, until_ns);
+    /* A notify that raced with the store above either saw the new target
+     * (and wakes us) or pushed a record that is still waiting: look. */
+    if (atomic_load(&notified_stack) != NULL || taken != NULL) {
+        atomic_store(&driver_sleeps_until, 0);
+        return;
+    }
+    struct timespec ts, *timeout = NULL;
+    if (until_ns != IIO_NEVER) {
+        ts.tv_sec = (time_t)(until_ns / 1000000000u);
+        ts.tv_nsec = (long)(until_ns % 1000000000u);
+        timeout = &ts;
+    }
+    syscall(SYS_futex, &wake_word, FUTEX_WAIT_BITSET_PRIVATE, seen, timeout,
+            NULL, FUTEX_BITSET_MATCH_ANY);
+    /* Until the driver sleeps again, every notify must not wait on it. */
+    atomic_store(&driver_sleeps_until, 0);
+}
