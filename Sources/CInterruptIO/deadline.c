@@ -26,6 +26,8 @@ static struct iio_record *_Atomic notified_stack;
 static _Atomic uint64_t driver_sleeps_until = IIO_NEVER;
 static _Atomic uint32_t wake_word;
 static _Atomic int driver_running;
+/* The driver's: popped one at a time from a list taken whole off the stack. */
+static struct iio_record *taken;
 
 uint64_t iio_now_ns(void) {
     struct timespec ts;
@@ -73,6 +75,50 @@ int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns) {
     return 0;
 }
 
+void iio_deadline_word_store(uint64_t *word, uint64_t deadline_ns) {
+    atomic_store((_Atomic uint64_t *)word, deadline_ns);
+}
+
+uint64_t iio_deadline_word_load(const uint64_t *word) {
+    return atomic_load((const _Atomic uint64_t *)word);
+}
+
+int iio_deadline_source(const uint64_t *source) {
+    struct iio_record *rec = iio_tls_record;
+    if (__builtin_expect(rec == NULL, 0)) {
+        int err = iio_bind_slow(&rec);
+        if (err < 0)
+            return err;
+    }
+    rec->deadline_source = (const _Atomic uint64_t *)source;
+    if (source == NULL)
+        atomic_store_explicit(&rec->deadline_ns, IIO_NEVER,
+                              memory_order_relaxed);
+    return 0;
+}
+
+int iio_deadline_changed(iio_thread_t thread) {
+    return iio_request(iio_record_of(thread), thread.incarnation, UINT64_MAX,
+                       IIO_REASON_RECHECK, false, true);
+}
+
+uint64_t iio_thread_pack(iio_thread_t thread) {
+    struct iio_record *rec = iio_record_of(thread);
+    if (rec == NULL)
+        return 0;
+    return ((uint64_t)1 << 63) | ((thread.incarnation & 0xffff) << 32) |
+           rec->index;
+}
+
+iio_thread_t iio_thread_unpack(uint64_t packed) {
+    iio_thread_t t = {0, 0};
+    if (packed >> 63) {
+        t.record = iio_record_at((uint32_t)packed);
+        t.incarnation = (packed >> 32) & 0xffff;
+    }
+    return t;
+}
+
 static void wake_driver(void) {
     atomic_fetch_add(&wake_word, 1);
     syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -92,14 +138,25 @@ void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns) {
         wake_driver();
 }
 
-void iio_timer_set_driver_running(int running) {
-    if (running)
-        prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake at the instant */
-    atomic_store(&driver_running, running);
+int iio_timer_claim_driver(void) {
+    if (atomic_load_explicit(&driver_running, memory_order_relaxed))
+        return 0;
+    int expected = 0;
+    return atomic_compare_exchange_strong(&driver_running, &expected, 1);
 }
 
-/* Popped one at a time from a private list taken whole from the stack. */
-static struct iio_record *taken;
+void iio_timer_driver_started(void) {
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake at the very instant */
+}
+
+/* In the fork child: the driver thread is gone and so is its wheel. */
+void iio_timer_after_fork(void) {
+    atomic_store(&driver_running, 0);
+    atomic_store(&notified_stack, NULL);
+    taken = NULL;
+    atomic_store(&driver_sleeps_until, IIO_NEVER);
+}
+
 
 int64_t iio_timer_take_notified(void) {
     if (taken == NULL)

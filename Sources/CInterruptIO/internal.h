@@ -26,7 +26,9 @@
  *   bit  0      IN_OP       the owner is inside an interruptible operation
  *   bit  1      CANCEL      a request is pending for the current operation;
  *                           the asm stub tests this bit (low byte, bit 1)
- *   bits 2-3    REASON      why: IIO_REASON_CANCEL or IIO_REASON_DEADLINE
+ *   bits 2-3    REASON      why: IIO_REASON_CANCEL, IIO_REASON_DEADLINE, or
+ *                           IIO_REASON_RECHECK (the deadline source changed:
+ *                           re-read it and go on)
  *   bit  4      HELD        another thread holds the record: a canceller
  *                           between its CAS and the end of tgkill, or a
  *                           deadline setter; the owner may not leave the
@@ -61,6 +63,7 @@
 
 #define IIO_REASON_CANCEL 1
 #define IIO_REASON_DEADLINE 2
+#define IIO_REASON_RECHECK 3
 
 static inline uint64_t iio_st_incarnation(uint64_t s) {
     return (s & IIO_ST_INC_MASK) >> IIO_ST_INC_SHIFT;
@@ -81,9 +84,11 @@ struct iio_record {
     _Atomic uint64_t filed_ns;
     struct iio_record *_Atomic next_queued; /* the timer's notify stack */
     _Atomic int queued;
-    char pad[64 - 8 - 4 - 4 - 8 - 8 - 8 - 8 - 4];
+    /* Owner-only: where each operation start reads its deadline from
+     * (NULL: deadline_ns as set). Never dereferenced by another thread. */
+    const _Atomic uint64_t *deadline_source;
 };
-_Static_assert(sizeof(struct iio_record) == 64, "one cache line a record");
+_Static_assert(sizeof(struct iio_record) <= 64, "one cache line a record");
 
 /* signal.c */
 extern _Atomic int iio_signo;        /* 0 until initialised */
@@ -134,6 +139,7 @@ long iio_error_for(uint64_t state);
 
 /* deadline.c: tells the timer thread about a deadline earlier than filed. */
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns);
+void iio_timer_after_fork(void);
 
 /* syscall_cp_*.S */
 long iio_cp_syscall(const _Atomic uint64_t *state, long nr, long a, long b,

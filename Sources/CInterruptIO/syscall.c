@@ -65,8 +65,15 @@ struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
         &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP,
         memory_order_seq_cst, memory_order_relaxed));
     *generation = iio_st_generation(s + IIO_ST_GEN_ONE);
-    uint64_t deadline =
-        atomic_load_explicit(&rec->deadline_ns, memory_order_relaxed);
+    uint64_t deadline;
+    if (rec->deadline_source) {
+        deadline = atomic_load(rec->deadline_source);
+        atomic_store_explicit(&rec->deadline_ns, deadline,
+                              memory_order_relaxed);
+    } else {
+        deadline = atomic_load_explicit(&rec->deadline_ns,
+                                        memory_order_relaxed);
+    }
     if (__builtin_expect(deadline != IIO_NEVER, 0)) {
         if (iio_now_ns() >= deadline) {
             iio_op_end(rec);
@@ -97,18 +104,35 @@ void iio_op_end(struct iio_record *rec) {
     }
 }
 
-/* Inside an operation: the call, retried across EINTRs that are not ours. */
-long iio_op_call(struct iio_record *rec, long nr, long a, long b, long c,
-                 long d, long e, long f) {
+/*
+ * Inside an operation: the call, retried across EINTRs that are not ours.
+ * A RECHECK request ends the operation and begins a new one, which reads
+ * the deadline source again (and may fail at once if it has passed).
+ * Returns with the operation ended.
+ */
+static long op_call_and_end(struct iio_record *rec, long nr, long a, long b,
+                            long c, long d, long e, long f) {
     for (;;) {
         long r = enter(rec, nr, a, b, c, d, e, f);
-        if (__builtin_expect(r != -EINTR && r != -ECANCELED, 1))
+        if (__builtin_expect(r != -EINTR && r != -ECANCELED, 1)) {
+            iio_op_end(rec);
             return r;
+        }
         uint64_t s = atomic_load_explicit(&rec->state, memory_order_acquire);
-        if (s & IIO_ST_CANCEL)
-            return iio_error_for(s);
-        if (r == -ECANCELED)
+        if (!(s & IIO_ST_CANCEL)) {
+            if (r == -EINTR)
+                continue;
+            iio_op_end(rec);
             return r;
+        }
+        uint64_t reason = (s & IIO_ST_REASON_MASK) >> IIO_ST_REASON_SHIFT;
+        iio_op_end(rec);
+        if (reason != IIO_REASON_RECHECK)
+            return iio_error_for(s);
+        long error;
+        uint64_t generation;
+        if (iio_op_begin(&error, &generation) == NULL)
+            return error;
     }
 }
 
@@ -130,9 +154,7 @@ static long interruptible(long nr, long a, long b, long c, long d, long e,
     struct iio_record *rec = iio_op_begin(&error, &generation);
     if (__builtin_expect(rec == NULL, 0))
         return error ? error : uninterruptible_call(nr, a, b, c, d, e, f);
-    long r = iio_op_call(rec, nr, a, b, c, d, e, f);
-    iio_op_end(rec);
-    return r;
+    return op_call_and_end(rec, nr, a, b, c, d, e, f);
 }
 
 #define L(x) ((long)(x))
@@ -245,10 +267,12 @@ int iio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen) {
     bool interrupted_by_someone_else = false;
     if (r == -EINTR || r == -ECANCELED) {
         uint64_t s = atomic_load(&rec->state);
-        if (s & IIO_ST_CANCEL)
+        bool recheck = (s & IIO_ST_REASON_MASK) ==
+                       ((uint64_t)IIO_REASON_RECHECK << IIO_ST_REASON_SHIFT);
+        if ((s & IIO_ST_CANCEL) && !recheck)
             r = iio_error_for(s);
         else
-            interrupted_by_someone_else = r == -EINTR;
+            interrupted_by_someone_else = r == -EINTR || recheck;
     }
     iio_op_end(rec);
     return interrupted_by_someone_else ? iio_connect_finish(fd) : (int)r;

@@ -82,6 +82,8 @@ static void registry_child(void) {
     free_records = NULL;
     for (uint32_t i = records_made; i-- > 0;) {
         struct iio_record *rec = iio_record_at(i);
+        atomic_store(&rec->filed_ns, IIO_NEVER);
+        atomic_store(&rec->queued, 0);
         if (rec == self)
             continue;
         uint64_t s = atomic_load(&rec->state);
@@ -96,6 +98,7 @@ static void registry_child(void) {
         rec->next_free = free_records;
         free_records = rec;
     }
+    iio_timer_after_fork();
     if (self) {
         atomic_store(&self->tid, (int)syscall(SYS_gettid));
         atomic_fetch_and(&self->state, ~IIO_ST_HELD);

@@ -167,11 +167,35 @@ uint64_t iio_deadline_get(void);
 int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns);
 
 /*
+ * Makes the calling thread's following calls read their deadline from
+ * *source at each start (NULL: back to iio_deadline_set's value, which is
+ * reset to IIO_NEVER). Whoever changes *source calls iio_deadline_changed on
+ * the thread using it: its call in flight re-reads the source and goes on,
+ * or fails with -ETIMEDOUT if the new deadline has passed. This is how
+ * per-descriptor deadlines (Go's SetReadDeadline) are built; the memory at
+ * source must outlive the calls that use it.
+ */
+int iio_deadline_source(const uint64_t *source);
+
+/* Sequentially consistent access to a deadline word used as a source. */
+void iio_deadline_word_store(uint64_t *word, uint64_t deadline_ns);
+uint64_t iio_deadline_word_load(const uint64_t *word);
+
+/* 1 when a call was in flight and was told, 0 if none, -ESRCH exited. */
+int iio_deadline_changed(iio_thread_t thread);
+
+/* A handle as one word (0 for none), for lock-free publication. */
+uint64_t iio_thread_pack(iio_thread_t thread);
+iio_thread_t iio_thread_unpack(uint64_t packed);
+
+/*
  * The timer driver (the Swift InterruptIO module runs it; see
  * TimerDriver.swift). A C program that sets deadlines links that module and
  * starts it once; without a driver only the check at call entry applies.
  *
- * iio_timer_set_driver_running(1) announces a driver; calls then notify it.
+ * iio_timer_claim_driver() returns 1 to the one caller that must start the
+ *   driver thread (again after fork()), 0 when one runs; from then on calls
+ *   notify it. The driver thread calls iio_timer_driver_started() first.
  * iio_timer_take_notified() pops a record index the driver must (re)file,
  *   or -1 when none is waiting.
  * iio_timer_file(index, at) records when the driver will look at the record
@@ -183,7 +207,8 @@ int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns);
  * iio_timer_sleep(until) sleeps until `until` (CLOCK_MONOTONIC, absolute,
  *   IIO_NEVER for no limit) or until a notify needs an earlier wake-up.
  */
-void iio_timer_set_driver_running(int running);
+int iio_timer_claim_driver(void);
+void iio_timer_driver_started(void);
 int64_t iio_timer_take_notified(void);
 uint64_t iio_timer_file(uint32_t index, uint64_t at_ns);
 uint64_t iio_timer_expire(uint32_t index, uint64_t now_ns);

@@ -1,0 +1,255 @@
+import CInterruptIO
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// Interruptible, deadline-bounded forms of the blocking calls. Every method
+// here can be cancelled from another thread through the calling thread's
+// ``InterruptibleThread`` handle, and fails with `Errno.timedOut` once
+// `deadline` has passed (a deadline already passed fails at once, without
+// entering the kernel, even when data is ready). Pass `.never` for no
+// deadline: the call is then exactly as costly as the C wrapper.
+//
+// - `Errno.canceled`: the thread was cancelled.
+// - `Errno.timedOut`: the deadline passed.
+// - A partial transfer is returned as its count, never thrown.
+// - An `EINTR` that is not ours is retried; it is never thrown, because a
+//   stray copy of our own signal may cause one.
+extension FileDescriptor {
+    /// Reads bytes at the current file offset into a buffer.
+    ///
+    /// The corresponding C function is `read` (through `iio_read`).
+    public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(Errno) -> Int {
+        try interruptible(deadline) { iio_read(rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Reads bytes at `offset` without moving the file offset.
+    ///
+    /// The corresponding C function is `pread`.
+    public func read(
+        fromAbsoluteOffset offset: Int64, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline
+    ) throws(Errno) -> Int {
+        try interruptible(deadline) { iio_pread(rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+    }
+
+    /// Writes bytes at the current file offset.
+    ///
+    /// The corresponding C function is `write`.
+    public func write(_ buffer: UnsafeRawBufferPointer, deadline: Deadline) throws(Errno) -> Int {
+        try interruptible(deadline) { iio_write(rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Writes bytes at `offset` without moving the file offset.
+    ///
+    /// The corresponding C function is `pwrite`.
+    public func write(
+        toAbsoluteOffset offset: Int64, _ buffer: UnsafeRawBufferPointer, deadline: Deadline
+    ) throws(Errno) -> Int {
+        try interruptible(deadline) { iio_pwrite(rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+    }
+
+    /// Reads into several buffers in one call (scatter).
+    ///
+    /// The corresponding C function is `readv` (`preadv` with an offset).
+    public func read(
+        intoBuffers buffers: some Collection<UnsafeMutableRawBufferPointer>,
+        atAbsoluteOffset offset: Int64? = nil, deadline: Deadline
+    ) throws(Errno) -> Int {
+        try withIOVectors(buffers.lazy.map { ($0.baseAddress, $0.count) }) { (vectors, count) throws(Errno) in
+            try interruptible(deadline) {
+                if let offset { return iio_preadv(rawValue, vectors, count, off_t(offset)) }
+                return iio_readv(rawValue, vectors, count)
+            }
+        }
+    }
+
+    /// Writes from several buffers in one call (gather).
+    ///
+    /// The corresponding C function is `writev` (`pwritev` with an offset).
+    public func write(
+        buffers: some Collection<UnsafeRawBufferPointer>,
+        atAbsoluteOffset offset: Int64? = nil, deadline: Deadline
+    ) throws(Errno) -> Int {
+        try withIOVectors(buffers.lazy.map { (UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) }) {
+            (vectors, count) throws(Errno) in
+            try interruptible(deadline) {
+                if let offset { return iio_pwritev(rawValue, vectors, count, off_t(offset)) }
+                return iio_writev(rawValue, vectors, count)
+            }
+        }
+    }
+
+    /// Receives from a socket.
+    ///
+    /// The corresponding C function is `recv`.
+    public func receive(
+        into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0, deadline: Deadline
+    ) throws(Errno) -> Int {
+        try interruptible(deadline) { iio_recv(rawValue, buffer.baseAddress, buffer.count, flags) }
+    }
+
+    /// Receives from a socket, with the sender's address.
+    ///
+    /// The corresponding C function is `recvfrom`.
+    public func receive(
+        into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0,
+        sender: UnsafeMutablePointer<sockaddr>?, senderLength: UnsafeMutablePointer<socklen_t>?,
+        deadline: Deadline
+    ) throws(Errno) -> Int {
+        try interruptible(deadline) {
+            iio_recvfrom(rawValue, buffer.baseAddress, buffer.count, flags, sender, senderLength)
+        }
+    }
+
+    /// Sends on a connected socket.
+    ///
+    /// The corresponding C function is `send`.
+    public func send(_ buffer: UnsafeRawBufferPointer, flags: CInt = 0, deadline: Deadline) throws(Errno) -> Int {
+        try interruptible(deadline) { iio_send(rawValue, buffer.baseAddress, buffer.count, flags) }
+    }
+
+    /// Sends to an address.
+    ///
+    /// The corresponding C function is `sendto`.
+    public func send(
+        _ buffer: UnsafeRawBufferPointer, flags: CInt = 0,
+        to address: UnsafePointer<sockaddr>, addressLength: socklen_t, deadline: Deadline
+    ) throws(Errno) -> Int {
+        try interruptible(deadline) {
+            iio_sendto(rawValue, buffer.baseAddress, buffer.count, flags, address, addressLength)
+        }
+    }
+
+    /// Receives a message.
+    ///
+    /// The corresponding C function is `recvmsg`.
+    public func receiveMessage(
+        _ message: UnsafeMutablePointer<msghdr>, flags: CInt = 0, deadline: Deadline
+    ) throws(Errno) -> Int {
+        try interruptible(deadline) { iio_recvmsg(rawValue, message, flags) }
+    }
+
+    /// Sends a message.
+    ///
+    /// The corresponding C function is `sendmsg`.
+    public func sendMessage(
+        _ message: UnsafePointer<msghdr>, flags: CInt = 0, deadline: Deadline
+    ) throws(Errno) -> Int {
+        try interruptible(deadline) { iio_sendmsg(rawValue, message, flags) }
+    }
+
+    /// Accepts a connection; the new descriptor is close-on-exec.
+    ///
+    /// The corresponding C function is `accept4`.
+    public func accept(
+        peer: UnsafeMutablePointer<sockaddr>? = nil, peerLength: UnsafeMutablePointer<socklen_t>? = nil,
+        flags: CInt = CInt(SOCK_CLOEXEC.rawValue), deadline: Deadline
+    ) throws(Errno) -> FileDescriptor {
+        let fd = try interruptible(deadline) { Int(iio_accept4(rawValue, peer, peerLength, flags)) }
+        return FileDescriptor(rawValue: CInt(fd))
+    }
+
+    /// Connects a socket.
+    ///
+    /// When the call is cancelled or times out, the kernel goes on with the
+    /// attempt: collect its outcome with ``finishConnect(deadline:)``
+    /// (calling this again on a blocking socket waits for the same attempt).
+    ///
+    /// The corresponding C function is `connect`.
+    public func connect(to address: UnsafePointer<sockaddr>, length: socklen_t, deadline: Deadline) throws(Errno) {
+        _ = try interruptible(deadline) { Int(iio_connect(rawValue, address, length)) }
+    }
+
+    /// Waits for a connect in progress and throws its error, if any.
+    ///
+    /// The corresponding C calls are `poll` for `POLLOUT`, then
+    /// `getsockopt(SO_ERROR)`.
+    public func finishConnect(deadline: Deadline) throws(Errno) {
+        _ = try interruptible(deadline) { Int(iio_connect_finish(rawValue)) }
+    }
+
+    /// Waits for events on descriptors; `timeout` nil waits without limit
+    /// (the deadline still applies).
+    ///
+    /// The corresponding C function is `poll` (through `ppoll`).
+    public static func poll(
+        _ descriptors: UnsafeMutableBufferPointer<pollfd>, timeout: Duration? = nil, deadline: Deadline
+    ) throws(Errno) -> Int {
+        let milliseconds: CInt
+        if let timeout {
+            milliseconds = CInt(clamping: max(0, Deadline.saturatingNanoseconds(timeout)) / 1_000_000)
+        } else {
+            milliseconds = -1
+        }
+        return try interruptible(deadline) {
+            Int(iio_poll(descriptors.baseAddress, nfds_t(descriptors.count), milliseconds))
+        }
+    }
+
+    /// Opens a file; opening a FIFO blocks until the other side opens it,
+    /// which this form can interrupt.
+    ///
+    /// The corresponding C function is `openat` (relative to the current
+    /// directory).
+    public static func open(
+        _ path: FilePath, _ mode: AccessMode, options: OpenOptions = [.closeOnExec],
+        permissions: FilePermissions? = nil, deadline: Deadline
+    ) throws(Errno) -> FileDescriptor {
+        let flags = mode.rawValue | options.rawValue
+        let perms = mode_t(permissions?.rawValue ?? 0)
+        let fd: Int
+        do {
+            fd = try path.withPlatformString { cPath throws(Errno) in
+                try interruptible(deadline) { Int(iio_openat(AT_FDCWD, cPath, flags, perms)) }
+            }
+        } catch let error as Errno {
+            throw error
+        } catch {
+            fatalError("unreachable: \(error)")
+        }
+        return FileDescriptor(rawValue: CInt(fd))
+    }
+
+    // MARK: Helpers that loop
+
+    /// Writes all of `buffer` before `deadline`, across partial writes.
+    ///
+    /// - Throws: ``IncompleteTransfer`` with the count written when the
+    ///   deadline passes, the thread is cancelled or a write fails.
+    @discardableResult
+    public func writeAll(_ buffer: UnsafeRawBufferPointer, deadline: Deadline) throws(IncompleteTransfer) -> Int {
+        try transferAll(count: buffer.count, eofIsError: false) { (offset) throws(Errno) in
+            try write(UnsafeRawBufferPointer(rebasing: buffer[offset...]), deadline: deadline)
+        }
+    }
+
+    /// Reads exactly `buffer.count` bytes before `deadline`.
+    ///
+    /// - Throws: ``IncompleteTransfer`` with the count read when the deadline
+    ///   passes, the thread is cancelled, a read fails, or the end of file
+    ///   comes first (`errno` nil).
+    @discardableResult
+    public func read(filling buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(IncompleteTransfer) -> Int {
+        try transferAll(count: buffer.count, eofIsError: true) { (offset) throws(Errno) in
+            try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]), deadline: deadline)
+        }
+    }
+}
+
+/// Lays buffers out as iovecs on the stack for one vectored call.
+private func withIOVectors<R>(
+    _ buffers: some Collection<(UnsafeMutableRawPointer?, Int)>,
+    _ body: (UnsafePointer<iovec>, CInt) throws(Errno) -> R
+) throws(Errno) -> R {
+    let count = buffers.count
+    return try withUnsafeTemporaryAllocation(of: iovec.self, capacity: max(count, 1)) { vectors throws(Errno) in
+        for (index, buffer) in buffers.enumerated() {
+            vectors[index] = iovec(iov_base: buffer.0, iov_len: buffer.1)
+        }
+        return try body(UnsafePointer(vectors.baseAddress!), CInt(count))
+    }
+}

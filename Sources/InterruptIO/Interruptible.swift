@@ -1,0 +1,59 @@
+import CInterruptIO
+import SystemPackage
+
+/// Runs one wrapper call under `deadline` and maps its negative-errno
+/// result. `.never` adds nothing to the call; a deadline costs two
+/// thread-local stores around it (the previous thread deadline is restored).
+@inline(__always)
+func interruptible(_ deadline: Deadline, _ call: () -> Int) throws(Errno) -> Int {
+    if deadline == .never {
+        let result = call()
+        if result < 0 { throw Errno(rawValue: CInt(truncatingIfNeeded: -result)) }
+        return result
+    }
+    TimerDriver.ensureRunning()
+    let previous = iio_deadline_get()
+    let set = iio_deadline_set(deadline.uptimeNanoseconds)
+    if set < 0 { throw Errno(rawValue: -set) }
+    let result = call()
+    iio_deadline_set(previous)
+    if result < 0 { throw Errno(rawValue: CInt(truncatingIfNeeded: -result)) }
+    return result
+}
+
+/// A transfer that a looping helper could not finish. Whatever moved
+/// before the stop is counted, never lost.
+public struct IncompleteTransfer: Error, Sendable, Equatable {
+    /// Why it stopped: `Errno.timedOut` (deadline), `Errno.canceled`, any
+    /// other errno, or nil for end of file.
+    public var errno: Errno?
+    /// Bytes moved before the stop.
+    public var bytesTransferred: Int
+
+    public init(errno: Errno?, bytesTransferred: Int) {
+        self.errno = errno
+        self.bytesTransferred = bytesTransferred
+    }
+
+    /// The deadline passed.
+    public var isTimeout: Bool { errno == .timedOut }
+    /// The thread was cancelled.
+    public var isCancellation: Bool { errno == .canceled }
+}
+
+/// The loop behind `writeAll` and `read(filling:)`: one call at a time,
+/// counting partial transfers, until `buffer` is done.
+@inline(__always)
+func transferAll(
+    count: Int, eofIsError: Bool,
+    _ step: (_ offset: Int) throws(Errno) -> Int
+) throws(IncompleteTransfer) -> Int {
+    var done = 0
+    while done < count {
+        let moved: Int
+        do { moved = try step(done) } catch { throw IncompleteTransfer(errno: error, bytesTransferred: done) }
+        if moved == 0 && eofIsError { throw IncompleteTransfer(errno: nil, bytesTransferred: done) }
+        done += moved
+    }
+    return done
+}
