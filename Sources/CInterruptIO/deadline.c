@@ -29,10 +29,44 @@ static _Atomic int driver_running;
 /* The driver's: popped one at a time from a list taken whole off the stack. */
 static struct iio_record *taken;
 
-uint64_t iio_now_ns(void) {
+
+
+/*
+ * CLOCK_MONOTONIC_COARSE is the monotonic clock as of the last tick: never
+ * ahead of CLOCK_MONOTONIC and behind it by less than a tick. Reading it
+ * costs a fifth of a precise read here, so a call starting under a deadline
+ * that is clearly past (deadline <= coarse) or clearly ahead (deadline >
+ * coarse + two ticks) is decided without the precise clock; only a deadline
+ * within a couple of ticks of now pays for the precise read.
+ */
+static _Atomic uint64_t coarse_margin_ns; /* 0: not measured yet */
+
+static uint64_t read_clock(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t iio_now_ns(void) { return read_clock(CLOCK_MONOTONIC); }
+
+bool iio_deadline_passed(uint64_t deadline_ns) {
+    uint64_t margin = atomic_load_explicit(&coarse_margin_ns,
+                                           memory_order_relaxed);
+    if (__builtin_expect(margin == 0, 0)) {
+        struct timespec res;
+        if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 &&
+            res.tv_sec == 0 && res.tv_nsec > 0)
+            margin = 2 * (uint64_t)res.tv_nsec;
+        else
+            margin = UINT64_MAX / 2; /* no coarse clock: always precise */
+        atomic_store_explicit(&coarse_margin_ns, margin, memory_order_relaxed);
+    }
+    uint64_t coarse = read_clock(CLOCK_MONOTONIC_COARSE);
+    if (deadline_ns <= coarse)
+        return true;
+    if (deadline_ns - coarse > margin)
+        return false;
+    return iio_now_ns() >= deadline_ns;
 }
 
 int iio_deadline_set(uint64_t deadline_ns) {
@@ -67,7 +101,7 @@ int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns) {
     iio_release(rec);
     if (deadline_ns == IIO_NEVER || !(s & IIO_ST_IN_OP))
         return 0; /* the next call's start does the rest */
-    if (deadline_ns <= iio_now_ns())
+    if (iio_deadline_passed(deadline_ns))
         iio_request(rec, incarnation, iio_st_generation(s),
                     IIO_REASON_DEADLINE, false, true);
     else if (deadline_ns < atomic_load(&rec->filed_ns))

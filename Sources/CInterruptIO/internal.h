@@ -140,6 +140,9 @@ long iio_error_for(uint64_t state);
 /* deadline.c: tells the timer thread about a deadline earlier than filed. */
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns);
 void iio_timer_after_fork(void);
+/* Whether deadline_ns has passed, reading the precise clock only when the
+ * coarse one cannot tell. */
+bool iio_deadline_passed(uint64_t deadline_ns);
 
 /* syscall_cp_*.S */
 long iio_cp_syscall(const _Atomic uint64_t *state, long nr, long a, long b,

@@ -75,7 +75,7 @@ struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
                                         memory_order_relaxed);
     }
     if (__builtin_expect(deadline != IIO_NEVER, 0)) {
-        if (iio_now_ns() >= deadline) {
+        if (iio_deadline_passed(deadline)) {
             iio_op_end(rec);
             *error = -ETIMEDOUT;
             return NULL;
