@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+// Benchmarks live in their own package so that users of InterruptIO pull
+// none of these dependencies. Run from this folder:
+//   swift package benchmark                  (ordo-one/benchmark suites)
+//   swift run -c release interruptio-compare (side-by-side comparison)
+import PackageDescription
+
+let package = Package(
+    name: "InterruptIOBenchmarks",
+    dependencies: [
+        .package(name: "InterruptIO", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "InterruptIOBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "InterruptIO", package: "InterruptIO"),
+                .product(name: "CInterruptIO", package: "InterruptIO"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Benchmarks/InterruptIOBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Debian's liburing-dev (apt-get install liburing-dev).
+        .systemLibrary(
+            name: "CLiburing",
+            path: "Sources/CLiburing",
+            pkgConfig: "liburing",
+            providers: [.apt(["liburing-dev"])]
+        ),
+        .target(
+            name: "CCompare",
+            dependencies: ["CLiburing", .product(name: "CInterruptIO", package: "InterruptIO")],
+            path: "Sources/CCompare",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .executableTarget(
+            name: "interruptio-compare",
+            dependencies: [
+                "CCompare",
+                .product(name: "InterruptIO", package: "InterruptIO"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Sources/interruptio-compare"
+        ),
+    ]
+)
