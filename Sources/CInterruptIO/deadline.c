@@ -81,6 +81,18 @@ int iio_deadline_set(uint64_t deadline_ns) {
     return 0;
 }
 
+int iio_deadline_swap(uint64_t deadline_ns, uint64_t *previous) {
+    struct iio_record *rec = iio_tls_record;
+    if (__builtin_expect(rec == NULL, 0)) {
+        int err = iio_bind_slow(&rec);
+        if (err < 0)
+            return err;
+    }
+    *previous = atomic_load_explicit(&rec->deadline_ns, memory_order_relaxed);
+    atomic_store_explicit(&rec->deadline_ns, deadline_ns, memory_order_relaxed);
+    return !atomic_load_explicit(&driver_running, memory_order_relaxed);
+}
+
 uint64_t iio_deadline_get(void) {
     struct iio_record *rec = iio_tls_record;
     return rec ? atomic_load_explicit(&rec->deadline_ns, memory_order_relaxed)

@@ -20,7 +20,8 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
     }
 
     /// No deadline: operations wait as long as they must.
-    public static let never = Deadline(uptimeNanoseconds: .max)
+    @inlinable
+    public static var never: Deadline { Deadline(uptimeNanoseconds: .max) }
 
     /// The current instant.
     ///

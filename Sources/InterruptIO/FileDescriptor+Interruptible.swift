@@ -23,6 +23,7 @@ extension FileDescriptor {
     /// Reads bytes at the current file offset into a buffer.
     ///
     /// The corresponding C function is `read` (through `iio_read`).
+    @inlinable
     public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(Errno) -> Int {
         try interruptible(deadline) { iio_read(rawValue, buffer.baseAddress, buffer.count) }
     }
@@ -30,6 +31,7 @@ extension FileDescriptor {
     /// Reads bytes at `offset` without moving the file offset.
     ///
     /// The corresponding C function is `pread`.
+    @inlinable
     public func read(
         fromAbsoluteOffset offset: Int64, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline
     ) throws(Errno) -> Int {
@@ -39,6 +41,7 @@ extension FileDescriptor {
     /// Writes bytes at the current file offset.
     ///
     /// The corresponding C function is `write`.
+    @inlinable
     public func write(_ buffer: UnsafeRawBufferPointer, deadline: Deadline) throws(Errno) -> Int {
         try interruptible(deadline) { iio_write(rawValue, buffer.baseAddress, buffer.count) }
     }
@@ -46,6 +49,7 @@ extension FileDescriptor {
     /// Writes bytes at `offset` without moving the file offset.
     ///
     /// The corresponding C function is `pwrite`.
+    @inlinable
     public func write(
         toAbsoluteOffset offset: Int64, _ buffer: UnsafeRawBufferPointer, deadline: Deadline
     ) throws(Errno) -> Int {
@@ -86,6 +90,7 @@ extension FileDescriptor {
     /// Receives from a socket.
     ///
     /// The corresponding C function is `recv`.
+    @inlinable
     public func receive(
         into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0, deadline: Deadline
     ) throws(Errno) -> Int {
@@ -95,6 +100,7 @@ extension FileDescriptor {
     /// Receives from a socket, with the sender's address.
     ///
     /// The corresponding C function is `recvfrom`.
+    @inlinable
     public func receive(
         into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0,
         sender: UnsafeMutablePointer<sockaddr>?, senderLength: UnsafeMutablePointer<socklen_t>?,
@@ -108,6 +114,7 @@ extension FileDescriptor {
     /// Sends on a connected socket.
     ///
     /// The corresponding C function is `send`.
+    @inlinable
     public func send(_ buffer: UnsafeRawBufferPointer, flags: CInt = 0, deadline: Deadline) throws(Errno) -> Int {
         try interruptible(deadline) { iio_send(rawValue, buffer.baseAddress, buffer.count, flags) }
     }
@@ -115,6 +122,7 @@ extension FileDescriptor {
     /// Sends to an address.
     ///
     /// The corresponding C function is `sendto`.
+    @inlinable
     public func send(
         _ buffer: UnsafeRawBufferPointer, flags: CInt = 0,
         to address: UnsafePointer<sockaddr>, addressLength: socklen_t, deadline: Deadline
@@ -127,6 +135,7 @@ extension FileDescriptor {
     /// Receives a message.
     ///
     /// The corresponding C function is `recvmsg`.
+    @inlinable
     public func receiveMessage(
         _ message: UnsafeMutablePointer<msghdr>, flags: CInt = 0, deadline: Deadline
     ) throws(Errno) -> Int {
@@ -136,6 +145,7 @@ extension FileDescriptor {
     /// Sends a message.
     ///
     /// The corresponding C function is `sendmsg`.
+    @inlinable
     public func sendMessage(
         _ message: UnsafePointer<msghdr>, flags: CInt = 0, deadline: Deadline
     ) throws(Errno) -> Int {
@@ -145,6 +155,7 @@ extension FileDescriptor {
     /// Accepts a connection; the new descriptor is close-on-exec.
     ///
     /// The corresponding C function is `accept4`.
+    @inlinable
     public func accept(
         peer: UnsafeMutablePointer<sockaddr>? = nil, peerLength: UnsafeMutablePointer<socklen_t>? = nil,
         flags: CInt = CInt(SOCK_CLOEXEC.rawValue), deadline: Deadline
@@ -160,6 +171,7 @@ extension FileDescriptor {
     /// (calling this again on a blocking socket waits for the same attempt).
     ///
     /// The corresponding C function is `connect`.
+    @inlinable
     public func connect(to address: UnsafePointer<sockaddr>, length: socklen_t, deadline: Deadline) throws(Errno) {
         _ = try interruptible(deadline) { Int(iio_connect(rawValue, address, length)) }
     }
@@ -168,6 +180,7 @@ extension FileDescriptor {
     ///
     /// The corresponding C calls are `poll` for `POLLOUT`, then
     /// `getsockopt(SO_ERROR)`.
+    @inlinable
     public func finishConnect(deadline: Deadline) throws(Errno) {
         _ = try interruptible(deadline) { Int(iio_connect_finish(rawValue)) }
     }

@@ -4,17 +4,19 @@ import SystemPackage
 /// Runs one wrapper call under `deadline` and maps its negative-errno
 /// result. `.never` adds nothing to the call; a deadline costs two
 /// thread-local stores around it (the previous thread deadline is restored).
-@inline(__always)
+@inlinable @inline(__always)
 func interruptible(_ deadline: Deadline, _ call: () -> Int) throws(Errno) -> Int {
     if deadline == .never {
         let result = call()
         if result < 0 { throw Errno(rawValue: CInt(truncatingIfNeeded: -result)) }
         return result
     }
-    TimerDriver.ensureRunning()
-    let previous = iio_deadline_get()
-    let set = iio_deadline_set(deadline.uptimeNanoseconds)
-    if set < 0 { throw Errno(rawValue: -set) }
+    var previous = UInt64.max
+    let set = iio_deadline_swap(deadline.uptimeNanoseconds, &previous)
+    if set != 0 {
+        if set < 0 { throw Errno(rawValue: -set) }
+        iio_swift_start_timer_driver()
+    }
     let result = call()
     iio_deadline_set(previous)
     if result < 0 { throw Errno(rawValue: CInt(truncatingIfNeeded: -result)) }

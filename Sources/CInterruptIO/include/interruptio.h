@@ -160,6 +160,14 @@ int iio_deadline_set(uint64_t deadline_ns);
 uint64_t iio_deadline_get(void);
 
 /*
+ * Sets the calling thread's deadline and stores the one it replaces in
+ * *previous, in one call (for wrappers that bound a single call).
+ * Returns 1 when a deadline driver must still be started (see below), 0, or
+ * a negative errno if the thread cannot be registered.
+ */
+int iio_deadline_swap(uint64_t deadline_ns, uint64_t *previous);
+
+/*
  * Sets another thread's deadline; it applies at once to the call in flight:
  * a deadline already passed interrupts it now, a later one lets it go on.
  * 0, -ESRCH for an exited thread, -EINVAL for a null handle.
