@@ -29,16 +29,19 @@ public final class TimerWheel {
     static let dueList = levelCount * slotsPerLevel
     static let none: Int32 = -1
 
-    private var capacity: Int
-    private var next: UnsafeMutablePointer<Int32>
-    private var previous: UnsafeMutablePointer<Int32>
-    private var list: UnsafeMutablePointer<Int32>      // which list, or none
-    private var deadlines: UnsafeMutablePointer<UInt64>
+    // Single-threaded by contract, and no method hands out an access that
+    // could overlap another: the runtime exclusivity checks would only cost
+    // time on every schedule and cancel.
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private var next: UnsafeMutablePointer<Int32>
+    @exclusivity(unchecked) private var previous: UnsafeMutablePointer<Int32>
+    @exclusivity(unchecked) private var list: UnsafeMutablePointer<Int32>      // which list, or none
+    @exclusivity(unchecked) private var deadlines: UnsafeMutablePointer<UInt64>
     private let heads: UnsafeMutablePointer<Int32>
     private let occupied: UnsafeMutablePointer<UInt64>
-    private var elapsed: UInt64
+    @exclusivity(unchecked) private var elapsed: UInt64
     /// How many ids are pending.
-    public private(set) var count = 0
+    @exclusivity(unchecked) public private(set) var count = 0
 
     /// A wheel whose clock starts at `now` (nanoseconds) and that holds ids
     /// from 0 up; it grows past `capacity` when a larger id is scheduled.
