@@ -60,7 +60,7 @@ struct SplitMix: RandomNumberGenerator {
     /// re-schedule and advance steps: same set fired at each advance, in
     /// tick order, nothing early, nothing lost, nothing twice.
     @Test func matchesASortedModel() {
-        let steps = (Int(String(cString: getenv("INTERRUPTIO_WHEEL_STEPS") ?? strdup("300000"))) ?? 300_000)
+        let steps = environmentInt("INTERRUPTIO_WHEEL_STEPS", default: 300_000)
         var rng = SplitMix(state: 42)
         let ids = 2_000
         var now: UInt64 = 1 << 32
