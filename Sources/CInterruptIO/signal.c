@@ -144,6 +144,14 @@ int iio_set_entry_mode(int mode) {
 
 int iio_entry_mode(void) { return atomic_load(&iio_mode); }
 
+int iio_pc_window_available(void) {
+#if defined(IIO_HAVE_PC_WINDOW)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 static void pass_on(int sig, siginfo_t *info, void *context) {
     const struct sigaction *prev = &previous_action;
     if (!is_real_handler(prev))

@@ -44,6 +44,10 @@ public enum InterruptIO {
         iio_entry_mode() == IIO_ENTRY_PC_WINDOW ? .pcWindow : .portable
     }
 
+    /// Whether this build has the PC-window entry (x86_64 and aarch64, not
+    /// under ThreadSanitizer).
+    public static var isPCWindowAvailable: Bool { iio_pc_window_available() == 1 }
+
     /// - Throws: `Errno.notSupported` when the PC window is not available.
     public static func setEntryMode(_ mode: EntryMode) throws(Errno) {
         let result = iio_set_entry_mode(mode == .pcWindow ? IIO_ENTRY_PC_WINDOW : IIO_ENTRY_PORTABLE)

@@ -84,6 +84,8 @@ int iio_handler_intact(void);
  */
 int iio_set_entry_mode(int mode);
 int iio_entry_mode(void);
+/* 1 when this build has the PC-window entry, 0 otherwise. */
+int iio_pc_window_available(void);
 
 /* ---- Threads ----------------------------------------------------------- */
 
