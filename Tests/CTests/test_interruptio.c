@@ -925,6 +925,82 @@ static void test_thread_churn(void) {
         CHECK_EQ(iio_cancel(churn_handles[i]), -ESRCH);
 }
 
+/* ---- Cancellation groups ------------------------------------------------- */
+
+struct member {
+    iio_group_t *group;
+    int fd;
+    pthread_t thread;
+    _Atomic int joined;
+    long first, second, after_reset;
+    _Atomic int reset_done;
+    _Atomic int second_done;
+};
+
+static void *group_member_main(void *p) {
+    struct member *m = p;
+    iio_group_join(m->group);
+    atomic_store(&m->joined, 1);
+    char c;
+    m->first = iio_read(m->fd, &c, 1);  /* blocks until the group is cancelled */
+    m->second = iio_read(m->fd, &c, 1); /* fails at once: still cancelled */
+    atomic_store(&m->second_done, 1);
+    while (!atomic_load(&m->reset_done))
+        sched_yield();
+    m->after_reset = iio_read(m->fd, &c, 1); /* data was written */
+    iio_group_leave(m->group);
+    return NULL;
+}
+
+static void test_group_cancels_every_member_until_reset(void) {
+    enum { N = 8 };
+    iio_group_t *group = iio_group_create();
+    CHECK(group != NULL);
+    struct member m[N];
+    int fds[N][2];
+    for (int i = 0; i < N; i++) {
+        CHECK(pipe(fds[i]) == 0);
+        memset(&m[i], 0, sizeof m[i]);
+        m[i].group = group;
+        m[i].fd = fds[i][0];
+        pthread_create(&m[i].thread, NULL, group_member_main, &m[i]);
+    }
+    for (int i = 0; i < N; i++)
+        while (!atomic_load(&m[i].joined))
+            sched_yield();
+    sleep_us(30000);
+    double start = now_s();
+    int in_flight = iio_group_cancel(group);
+    CHECK(in_flight >= 1 && in_flight <= N);
+    CHECK_EQ(iio_group_cancelled(group), 1);
+    for (int i = 0; i < N; i++)
+        while (!atomic_load(&m[i].second_done) && now_s() - start < 2.0)
+            sleep_us(100);
+    CHECK(now_s() - start < 2.0);
+    /* A thread joining a cancelled group is cancelled at once. */
+    CHECK_EQ(iio_group_join(group), -ECANCELED);
+    char c;
+    CHECK_EQ(iio_read(fds[0][0], &c, 1), -ECANCELED);
+    CHECK_EQ(iio_group_leave(group), 0);
+    CHECK_EQ(iio_group_leave(group), -ENOENT);
+    for (int i = 0; i < N; i++)
+        CHECK_EQ(write(fds[i][1], "r", 1), 1);
+    CHECK_EQ(iio_group_reset(group), 0);
+    CHECK_EQ(iio_group_cancelled(group), 0);
+    for (int i = 0; i < N; i++)
+        atomic_store(&m[i].reset_done, 1);
+    for (int i = 0; i < N; i++) {
+        pthread_join(m[i].thread, NULL);
+        CHECK_EQ(m[i].first, -ECANCELED);
+        CHECK_EQ(m[i].second, -ECANCELED);
+        CHECK_EQ(m[i].after_reset, 1);
+        close(fds[i][0]);
+        close(fds[i][1]);
+    }
+    iio_group_destroy(group);
+    TICK();
+}
+
 /* ---- Blocked mask and fork ------------------------------------------------ */
 
 static void test_interruptible_check_sees_blocked_mask(void) {
@@ -1002,6 +1078,7 @@ int main(void) {
     RUN(test_stream_intact_under_cancels_pc_window);
     RUN(test_stream_intact_under_cancels_portable);
     RUN(test_thread_churn);
+    RUN(test_group_cancels_every_member_until_reset);
     RUN(test_fork_child_can_cancel);
     if (skipped)
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);

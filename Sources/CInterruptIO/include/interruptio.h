@@ -141,6 +141,29 @@ int iio_clear_cancel(iio_thread_t thread);
 /* 1 when the calling thread's calls fail because of a sticky cancel. */
 int iio_self_cancelled(void);
 
+/* ---- Cancellation groups ------------------------------------------------ */
+
+/*
+ * Threads join a group for the duration of their calls; iio_group_cancel
+ * interrupts every member's call in flight and fails its later calls with
+ * -ECANCELED (a sticky cancel) until iio_group_reset or until it leaves.
+ * A thread that joins a cancelled group is cancelled at once. One call shuts
+ * down a thread-per-connection server. The group's mutex is taken only by
+ * these functions, never on a call's path.
+ */
+typedef struct iio_group iio_group_t;
+iio_group_t *iio_group_create(void);   /* NULL when out of memory */
+void iio_group_destroy(iio_group_t *group); /* after every member left */
+/* 0, -ECANCELED when the group is cancelled (still joined), -ENOMEM. */
+int iio_group_join(iio_group_t *group);
+/* 0, -ENOENT when the calling thread is not a member. Clears the group's
+ * sticky cancel on the leaving thread. */
+int iio_group_leave(iio_group_t *group);
+/* The number of members that were in a call. */
+int iio_group_cancel(iio_group_t *group);
+int iio_group_reset(iio_group_t *group);
+int iio_group_cancelled(iio_group_t *group);
+
 /* ---- Deadlines --------------------------------------------------------- */
 
 /* Instants are CLOCK_MONOTONIC nanoseconds; IIO_NEVER is no deadline. */
