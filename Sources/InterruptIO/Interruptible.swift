@@ -1,24 +1,27 @@
 import CInterruptIO
 import SystemPackage
 
-/// Runs one wrapper call under `deadline` and maps its negative-errno
-/// result. `.never` adds nothing to the call; a deadline costs two
-/// thread-local stores around it (the previous thread deadline is restored).
+/// Runs one wrapper call under `deadline`; returns its result or a negative
+/// errno. `.never` adds nothing to the call; a deadline costs one C call to
+/// swap the thread's deadline in and one to put the previous one back.
 @inlinable @inline(__always)
-func interruptible(_ deadline: Deadline, _ call: () -> Int) throws(Errno) -> Int {
-    if deadline == .never {
-        let result = call()
-        if result < 0 { throw Errno(rawValue: CInt(truncatingIfNeeded: -result)) }
-        return result
-    }
+func withCallDeadline(_ deadline: Deadline, _ call: () -> Int) -> Int {
+    if deadline == .never { return call() }
     var previous = UInt64.max
     let set = iio_deadline_swap(deadline.uptimeNanoseconds, &previous)
     if set != 0 {
-        if set < 0 { throw Errno(rawValue: -set) }
+        if set < 0 { return Int(set) }
         iio_swift_start_timer_driver()
     }
     let result = call()
     iio_deadline_set(previous)
+    return result
+}
+
+/// ``withCallDeadline(_:_:)`` with the negative errno thrown.
+@inlinable @inline(__always)
+func interruptible(_ deadline: Deadline, _ call: () -> Int) throws(Errno) -> Int {
+    let result = withCallDeadline(deadline, call)
     if result < 0 { throw Errno(rawValue: CInt(truncatingIfNeeded: -result)) }
     return result
 }
