@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .library(name: "InterruptIO", targets: ["InterruptIO"]),
         .library(name: "CInterruptIO", targets: ["CInterruptIO"]),
+        .executable(name: "interruptio-demo", targets: ["interruptio-demo"]),
+        .executable(name: "interruptio-echo-server", targets: ["interruptio-echo-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -23,9 +25,25 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .executableTarget(
+            name: "interruptio-demo",
+            dependencies: ["InterruptIO", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The example server's logic, a library so the tests can drive it.
+        .target(
+            name: "EchoServer",
+            dependencies: ["InterruptIO", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "interruptio-echo-server",
+            dependencies: ["EchoServer"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "InterruptIOTests",
-            dependencies: ["InterruptIO", "CInterruptIO"],
+            dependencies: ["InterruptIO", "CInterruptIO", "EchoServer"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ],

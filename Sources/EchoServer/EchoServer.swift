@@ -1,0 +1,132 @@
+import InterruptIO
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An example thread-per-connection line echo server on plain blocking
+/// sockets: idle read deadlines, write deadlines, and a graceful shutdown
+/// that interrupts every blocked thread through one CancellationGroup.
+public final class EchoServer: @unchecked Sendable {
+    public let port: UInt16
+    public let idleTimeout: Duration
+    public let writeTimeout: Duration
+    private let listener: FileDescriptor
+    private let group = CancellationGroup()
+    private let threads = Mutex<[pthread_t]>([])
+    private let stats = Mutex<(served: Int, idleClosed: Int)>((0, 0))
+    /// 0 before run(), 1 while it accepts, 2 once it has returned.
+    private let acceptor = Atomic<Int>(0)
+
+    /// Listens on 127.0.0.1:`port` (0 picks a free port).
+    public init(port: UInt16 = 0, idleTimeout: Duration = .seconds(30), writeTimeout: Duration = .seconds(5)) throws(Errno) {
+        let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw Errno(rawValue: errno) }
+        var one: CInt = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> CInt in
+                if bind(fd, p, len) != 0 || listen(fd, 128) != 0 { return errno }
+                getsockname(fd, p, &len)
+                return 0
+            }
+        }
+        if bound != 0 { close(fd); throw Errno(rawValue: bound) }
+        listener = FileDescriptor(rawValue: fd)
+        self.port = UInt16(bigEndian: addr.sin_port)
+        self.idleTimeout = idleTimeout
+        self.writeTimeout = writeTimeout
+    }
+
+    /// Connections served to the end and connections closed for idleness.
+    public var counts: (served: Int, idleClosed: Int) { stats.withLock { $0 } }
+
+    /// Accepts connections until ``shutdown()``; each gets its own thread.
+    public func run() {
+        acceptor.store(1, ordering: .sequentiallyConsistent)
+        defer { acceptor.store(2, ordering: .sequentiallyConsistent) }
+        group.withMembership {
+            while true {
+                let connection: FileDescriptor
+                do throws(Errno) {
+                    connection = try listener.accept(deadline: .never)
+                } catch {
+                    if error == .canceled { return }
+                    continue
+                }
+                startThread { [self] in serve(connection) }
+            }
+        }
+    }
+
+    /// Interrupts the acceptor and every connection thread, waits for all of
+    /// them and closes every descriptor the server opened.
+    public func shutdown() {
+        group.cancel()
+        // The acceptor may be starting one last thread: wait until it is out.
+        while acceptor.load(ordering: .sequentiallyConsistent) == 1 { usleep(50) }
+        while true {
+            let pending = threads.withLock { t -> [pthread_t] in
+                let all = t
+                t.removeAll()
+                return all
+            }
+            if pending.isEmpty { break }
+            for thread in pending { pthread_join(thread, nil) }
+        }
+        try? listener.close()
+    }
+
+    private func serve(_ fd: FileDescriptor) {
+        defer { try? fd.close() }
+        let connection = DeadlineDescriptor(fd)
+        group.withMembership {
+            var line: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                connection.setReadDeadline(.after(idleTimeout))
+                let outcome = buffer.withUnsafeMutableBytes { p -> Result<Int, Errno> in
+                    do throws(Errno) { return .success(try connection.read(into: p)) } catch { return .failure(error) }
+                }
+                guard case .success(let n) = outcome else {
+                    if case .failure(.timedOut) = outcome { stats.withLock { $0.idleClosed += 1 } }
+                    return
+                }
+                if n == 0 { stats.withLock { $0.served += 1 }; return }
+                for byte in buffer[..<n] {
+                    line.append(byte)
+                    if byte == UInt8(ascii: "\n") {
+                        connection.setWriteDeadline(.after(writeTimeout))
+                        let written = line.withUnsafeBytes { p -> Bool in
+                            do throws(IncompleteTransfer) { try connection.writeAll(p); return true } catch { return false }
+                        }
+                        if !written { return }
+                        line.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+        }
+    }
+
+    private func startThread(_ body: @escaping () -> Void) {
+        final class Entry { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(Entry(body)).toOpaque()
+        // Registered under the lock so shutdown() cannot miss it.
+        threads.withLock { list in
+            if pthread_create(&thread, nil, { raw in
+                Unmanaged<Entry>.fromOpaque(raw!).takeRetainedValue().body()
+                return nil
+            }, box) == 0 {
+                list.append(thread)
+            }
+        }
+    }
+}
