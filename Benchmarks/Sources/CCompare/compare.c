@@ -29,7 +29,11 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void on_timer(int sig) { (void)sig; }
+static volatile sig_atomic_t timer_fired;
+static void on_timer(int sig) {
+    (void)sig;
+    timer_fired++;
+}
 
 int cmp_init(void) {
     int s[2], q[2];
@@ -177,12 +181,21 @@ int64_t cmp_lateness_sample(int method, uint64_t seed) {
             return -1;
         break;
     case CMP_LATE_TIMER: {
-        struct itimerspec arm = {{0, 0}, {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)}};
+        /* This technique has the race InterruptIO closes: if the signal
+         * lands before read() starts, read() blocks. A repeating interval
+         * keeps the benchmark from hanging; a sample that needed it is
+         * counted as failed. */
+        struct itimerspec arm = {{0, 200000}, {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)}};
+        struct itimerspec disarm = {{0, 0}, {0, 0}};
+        timer_fired = 0;
         timer_settime(timer, TIMER_ABSTIME, &arm, NULL);
         r = read(quiet_rd, &c, 1);
-        if (r != -1 || errno != EINTR)
+        int saved = errno;
+        uint64_t returned = now_ns();
+        timer_settime(timer, 0, &disarm, NULL);
+        if (r != -1 || saved != EINTR || timer_fired != 1)
             return -1;
-        break;
+        return (int64_t)(returned - deadline);
     }
     case CMP_LATE_URING: {
         if (!have_uring)
@@ -303,8 +316,10 @@ int64_t cmp_scale_cancel_all(int threads, int64_t *rss_per_thread) {
         iio_cancel(all[i].handle);
     uint64_t last = 0;
     for (int i = 0; i < threads; i++) {
+        /* Sleep rather than spin: the waiter must not take a core from the
+         * threads it is timing. */
         while (!atomic_load(&all[i].done))
-            sched_yield();
+            usleep(500);
         if (all[i].returned > last)
             last = all[i].returned;
     }
