@@ -93,7 +93,7 @@ int iio_request(struct iio_record *rec, uint64_t incarnation,
                 bool wait_for_ack) {
     if (rec == NULL)
         return -EINVAL;
-    incarnation &= IIO_ST_INC_MASK >> IIO_ST_INC_SHIFT;
+    incarnation &= IIO_ST_INC_MASK >> IIO_ST_INC_SHIFT; /* as the word holds it */
     uint64_t s = atomic_load(&rec->state);
     for (;;) {
         if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)
@@ -137,8 +137,7 @@ int iio_clear_cancel(iio_thread_t thread) {
     struct iio_record *rec = iio_record_of(thread);
     if (rec == NULL)
         return -EINVAL;
-    uint64_t incarnation =
-        thread.incarnation & (IIO_ST_INC_MASK >> IIO_ST_INC_SHIFT);
+    uint64_t incarnation = iio_handle_incarnation(thread);
     uint64_t s = atomic_load(&rec->state);
     for (;;) {
         if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)

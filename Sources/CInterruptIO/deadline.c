@@ -70,24 +70,20 @@ bool iio_deadline_passed(uint64_t deadline_ns) {
 }
 
 int iio_deadline_set(uint64_t deadline_ns) {
-    struct iio_record *rec = iio_tls_record;
-    if (__builtin_expect(rec == NULL, 0)) {
-        int err = iio_bind_slow(&rec);
-        if (err < 0)
-            return err;
-    }
+    int err;
+    struct iio_record *rec = iio_current_record(&err);
+    if (rec == NULL)
+        return err;
     atomic_store_explicit(&rec->deadline_ns, deadline_ns,
                           memory_order_relaxed);
     return 0;
 }
 
 int iio_deadline_swap(uint64_t deadline_ns, uint64_t *previous) {
-    struct iio_record *rec = iio_tls_record;
-    if (__builtin_expect(rec == NULL, 0)) {
-        int err = iio_bind_slow(&rec);
-        if (err < 0)
-            return err;
-    }
+    int err;
+    struct iio_record *rec = iio_current_record(&err);
+    if (rec == NULL)
+        return err;
     *previous = atomic_load_explicit(&rec->deadline_ns, memory_order_relaxed);
     atomic_store_explicit(&rec->deadline_ns, deadline_ns, memory_order_relaxed);
     return !atomic_load_explicit(&driver_running, memory_order_relaxed);
@@ -103,8 +99,7 @@ int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns) {
     struct iio_record *rec = iio_record_of(thread);
     if (rec == NULL)
         return -EINVAL;
-    uint64_t incarnation =
-        thread.incarnation & (IIO_ST_INC_MASK >> IIO_ST_INC_SHIFT);
+    uint64_t incarnation = iio_handle_incarnation(thread);
     /* Held, the record cannot pass to a new thread while we write it. */
     if (!iio_hold(rec, incarnation))
         return -ESRCH;
@@ -130,12 +125,10 @@ uint64_t iio_deadline_word_load(const uint64_t *word) {
 }
 
 int iio_deadline_source(const uint64_t *source) {
-    struct iio_record *rec = iio_tls_record;
-    if (__builtin_expect(rec == NULL, 0)) {
-        int err = iio_bind_slow(&rec);
-        if (err < 0)
-            return err;
-    }
+    int err;
+    struct iio_record *rec = iio_current_record(&err);
+    if (rec == NULL)
+        return err;
     rec->deadline_source = (const _Atomic uint64_t *)source;
     if (source == NULL)
         atomic_store_explicit(&rec->deadline_ns, IIO_NEVER,

@@ -119,6 +119,23 @@ static inline struct iio_record *iio_record_of(iio_thread_t t) {
     return (struct iio_record *)t.record;
 }
 
+/* The handle's incarnation as the state word holds it. */
+static inline uint64_t iio_handle_incarnation(iio_thread_t t) {
+    return t.incarnation & (IIO_ST_INC_MASK >> IIO_ST_INC_SHIFT);
+}
+
+/* The calling thread's record, registering the thread on first use; NULL
+ * with *error set when registration fails. */
+static inline struct iio_record *iio_current_record(int *error) {
+    struct iio_record *rec = iio_tls_record;
+    if (__builtin_expect(rec == NULL, 0)) {
+        *error = iio_bind_slow(&rec);
+        if (*error < 0)
+            return NULL;
+    }
+    return rec;
+}
+
 /*
  * cancel.c: sends a request; gen_or_any == UINT64_MAX matches any op. In the
  * portable entry mode, wait_for_ack makes the caller re-send until the

@@ -47,13 +47,11 @@ void iio_op_end(struct iio_record *rec);
  * rather than corrupting the outer one's state).
  */
 struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
-    struct iio_record *rec = iio_tls_record;
+    int err;
+    struct iio_record *rec = iio_current_record(&err);
     if (__builtin_expect(rec == NULL, 0)) {
-        int err = iio_bind_slow(&rec);
-        if (err < 0) {
-            *error = err;
-            return NULL;
-        }
+        *error = err;
+        return NULL;
     }
     uint64_t s = atomic_load_explicit(&rec->state, memory_order_relaxed);
     do {

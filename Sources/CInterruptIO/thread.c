@@ -160,12 +160,10 @@ static void on_thread_exit(void *value) {
 }
 
 int iio_self(iio_thread_t *out) {
-    struct iio_record *rec = iio_tls_record;
-    if (rec == NULL) {
-        int err = iio_bind_slow(&rec);
-        if (err < 0)
-            return err;
-    }
+    int err;
+    struct iio_record *rec = iio_current_record(&err);
+    if (rec == NULL)
+        return err;
     out->record = rec;
     out->incarnation = iio_st_incarnation(atomic_load(&rec->state));
     return 0;
