@@ -72,7 +72,8 @@ int iio_signal(void);
  */
 int iio_handler_intact(void);
 
-/* How a call enters the kernel; see RELIABILITY notes in syscall_cp_*.S. */
+/* How a call enters the kernel: the reasoning is beside the stubs, in
+ * syscall_cp_x86_64.S, and in RELIABILITY.md. */
 #define IIO_ENTRY_PC_WINDOW 0 /* asm stub, race closed by the handler */
 #define IIO_ENTRY_PORTABLE 1  /* check then syscall; canceller re-sends */
 
