@@ -221,6 +221,10 @@ int64_t cmp_lateness_sample(int method, uint64_t seed) {
 
 /* ---- Scale ---------------------------------------------------------------- */
 
+/* Threads stay until the timing is done: they block reading this pipe, and
+ * closing its write end releases them all at once. */
+static int release_pipe[2] = {-1, -1};
+
 struct blocked {
     pthread_t thread;
     int fds[2];
@@ -243,6 +247,11 @@ static void *blocked_main(void *p) {
     b->returned = now_ns();
     b->late = (r == -ETIMEDOUT || r == -ECANCELED) ? (int64_t)(b->returned - b->deadline) : INT64_MIN;
     atomic_store(&b->done, 1);
+    /* Exit only once every thread has returned: a thread's exit is not part
+     * of what is measured and must not take the cores from the others. */
+    char ignored;
+    while (read(release_pipe[0], &ignored, 1) < 0 && errno == EINTR) {
+    }
     return NULL;
 }
 
@@ -250,6 +259,10 @@ static struct blocked *start_blocked(int threads, uint64_t start, uint64_t sprea
     struct blocked *all = calloc((size_t)threads, sizeof *all);
     if (!all)
         return NULL;
+    if (pipe(release_pipe) != 0) {
+        free(all);
+        return NULL;
+    }
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -269,11 +282,13 @@ static struct blocked *start_blocked(int threads, uint64_t start, uint64_t sprea
 }
 
 static void finish_blocked(struct blocked *all, int threads) {
+    close(release_pipe[1]);
     for (int i = 0; i < threads; i++) {
         pthread_join(all[i].thread, NULL);
         close(all[i].fds[0]);
         close(all[i].fds[1]);
     }
+    close(release_pipe[0]);
     free(all);
 }
 
@@ -314,6 +329,8 @@ int64_t cmp_scale_cancel_all(int threads, int64_t *rss_per_thread) {
     uint64_t first = now_ns();
     for (int i = 0; i < threads; i++)
         iio_cancel(all[i].handle);
+    if (getenv("CMP_DEBUG"))
+        fprintf(stderr, "cancels issued in %.2f ms\n", (now_ns() - first) / 1e6);
     uint64_t last = 0;
     for (int i = 0; i < threads; i++) {
         /* Sleep rather than spin: the waiter must not take a core from the
