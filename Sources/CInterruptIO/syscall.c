@@ -38,6 +38,8 @@ long iio_error_for(uint64_t state) {
 }
 
 void iio_op_end(struct iio_record *rec);
+static long uninterruptible_call(long nr, long a, long b, long c, long d,
+                                 long e, long f);
 
 /*
  * Begins an operation on the calling thread. Returns the record, or NULL
@@ -130,7 +132,7 @@ static long op_call_and_end(struct iio_record *rec, long nr, long a, long b,
         long error;
         uint64_t generation;
         if (iio_op_begin(&error, &generation) == NULL)
-            return error;
+            return error ? error : uninterruptible_call(nr, a, b, c, d, e, f);
     }
 }
 
