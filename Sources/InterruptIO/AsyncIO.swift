@@ -77,6 +77,66 @@ extension FileDescriptor {
         return FileDescriptor(rawValue: CInt(try await interruptibleAsync(deadline) { Int(iio_accept4(fd, nil, nil, flags)) }))
     }
 
+    /// Reads at `offset`; the corresponding C function is `pread`.
+    public func read(
+        fromAbsoluteOffset offset: Int64, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline
+    ) async throws(Errno) -> Int {
+        let b = UncheckedSendable(value: buffer), fd = rawValue
+        return try await interruptibleAsync(deadline) { iio_pread(fd, b.value.baseAddress, b.value.count, off_t(offset)) }
+    }
+
+    /// Writes at `offset`; the corresponding C function is `pwrite`.
+    public func write(
+        toAbsoluteOffset offset: Int64, _ buffer: UnsafeRawBufferPointer, deadline: Deadline
+    ) async throws(Errno) -> Int {
+        let b = UncheckedSendable(value: buffer), fd = rawValue
+        return try await interruptibleAsync(deadline) { iio_pwrite(fd, b.value.baseAddress, b.value.count, off_t(offset)) }
+    }
+
+    /// Receives a message; the corresponding C function is `recvmsg`.
+    public func receiveMessage(
+        _ message: UnsafeMutablePointer<msghdr>, flags: CInt = 0, deadline: Deadline
+    ) async throws(Errno) -> Int {
+        let m = UncheckedSendable(value: message), fd = rawValue
+        return try await interruptibleAsync(deadline) { iio_recvmsg(fd, m.value, flags) }
+    }
+
+    /// Sends a message; the corresponding C function is `sendmsg`.
+    public func sendMessage(
+        _ message: UnsafePointer<msghdr>, flags: CInt = 0, deadline: Deadline
+    ) async throws(Errno) -> Int {
+        let m = UncheckedSendable(value: message), fd = rawValue
+        return try await interruptibleAsync(deadline) { iio_sendmsg(fd, m.value, flags) }
+    }
+
+    /// Connects a socket; after a cancel or timeout the kernel goes on with
+    /// the attempt (see the synchronous form). The corresponding C function
+    /// is `connect`.
+    public func connect(to address: UnsafePointer<sockaddr>, length: socklen_t, deadline: Deadline) async throws(Errno) {
+        let a = UncheckedSendable(value: address), fd = rawValue
+        _ = try await interruptibleAsync(deadline) { Int(iio_connect(fd, a.value, length)) }
+    }
+
+    /// Waits for a connect in progress and throws its error, if any.
+    public func finishConnect(deadline: Deadline) async throws(Errno) {
+        let fd = rawValue
+        _ = try await interruptibleAsync(deadline) { Int(iio_connect_finish(fd)) }
+    }
+
+    /// Opens a file (a FIFO blocks until its other end opens); the
+    /// corresponding C function is `openat`.
+    public static func open(
+        _ path: FilePath, _ mode: AccessMode, options: OpenOptions = [.closeOnExec],
+        permissions: FilePermissions? = nil, deadline: Deadline
+    ) async throws(Errno) -> FileDescriptor {
+        let flags = mode.rawValue | options.rawValue
+        let perms = mode_t(permissions?.rawValue ?? 0)
+        let cPath = UncheckedSendable(value: path.withPlatformString { strdup($0) })
+        defer { free(cPath.value) }
+        let fd = try await interruptibleAsync(deadline) { Int(iio_openat(AT_FDCWD, cPath.value, flags, perms)) }
+        return FileDescriptor(rawValue: CInt(fd))
+    }
+
     /// Waits for events; the corresponding C function is `poll`.
     public static func poll(
         _ descriptors: UnsafeMutableBufferPointer<pollfd>, deadline: Deadline

@@ -78,6 +78,19 @@ import Glibc
         #expect(try await r.read(exactly: 100, deadline: .after(.seconds(2))) == [UInt8](repeating: 9, count: 100))
     }
 
+    @Test func asyncOpenOfAFifoIsCancelledWithItsTask() async throws {
+        let path = "/tmp/iio-async-fifo-\(getpid())"
+        unlink(path)
+        #expect(mkfifo(path, 0o600) == 0)
+        defer { unlink(path) }
+        let opener = Task { () -> Errno? in
+            do throws(Errno) { _ = try await FileDescriptor.open(FilePath(path), .readOnly, deadline: .never); return nil } catch { return error }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        opener.cancel()
+        #expect(await opener.value == .canceled)
+    }
+
     @Test func cancellationGroupShutsDownEveryMember() throws {
         let group = CancellationGroup()
         let pipes = try (0..<8).map { _ in try pipePair() }
