@@ -1,3 +1,4 @@
+import CInterruptIO
 import InterruptIO
 import Synchronization
 import SystemPackage
@@ -328,6 +329,32 @@ import Glibc
         }
         #expect(wrote?.errno == .timedOut)
         #expect(wrote?.bytesTransferred == 0)
+    }
+
+    /// The C API's thread deadline (iio_deadline_set) and another thread's
+    /// deadline set from outside (iio_deadline_set_for /
+    /// InterruptibleThread.setDeadline).
+    @Test func threadDeadlinesFromCAndFromAnotherThread() throws {
+        let (r, w) = try pipePair()
+        defer { try? r.close(); try? w.close() }
+        iio_swift_start_timer_driver()
+        let reader = TestThread { () -> (Int, Int) in
+            var c: UInt8 = 0
+            let deadline = iio_now_ns() + 50_000_000
+            iio_deadline_set(deadline)
+            let first = iio_read(r.rawValue, &c, 1)           // times out at the thread deadline
+            let late = iio_now_ns() >= deadline
+            iio_deadline_set(IIO_NEVER)
+            let second = iio_read(r.rawValue, &c, 1)          // blocks until set from outside
+            return (first == -Int(ETIMEDOUT) && late ? 1 : 0, second)
+        }
+        usleep(150_000)
+        #expect(!reader.isFinished)
+        let handle = try #require(reader.handle)
+        try handle.setDeadline(.now - .seconds(1))            // into the past: fails the call in flight
+        let result = reader.join(within: .seconds(2))
+        #expect(result?.0 == 1)
+        #expect(result?.1 == -Int(ETIMEDOUT))
     }
 
     @Test func neverCostsNothingAndWorks() throws {

@@ -146,14 +146,3 @@ func writeResult(_ fd: FileDescriptor, _ bytes: [UInt8], deadline: Deadline) -> 
         do throws(Errno) { return .success(try fd.write(b, deadline: deadline)) } catch { return .failure(error) }
     }
 }
-
-func milliseconds(_ d: Duration) -> Double {
-    Double(Deadline.saturatingNanosecondsForTests(d)) / 1e6
-}
-
-extension Deadline {
-    static func saturatingNanosecondsForTests(_ d: Duration) -> Int64 {
-        let (s, a) = d.components
-        return s * 1_000_000_000 + a / 1_000_000_000
-    }
-}

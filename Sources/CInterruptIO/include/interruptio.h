@@ -168,7 +168,7 @@ int iio_group_cancelled(iio_group_t *group);
 /* ---- Deadlines --------------------------------------------------------- */
 
 /* Instants are CLOCK_MONOTONIC nanoseconds; IIO_NEVER is no deadline. */
-#define IIO_NEVER UINT64_MAX
+#define IIO_NEVER 0xffffffffffffffffULL /* UINT64_MAX, spelled so Swift imports it */
 
 /* CLOCK_MONOTONIC now, in nanoseconds. */
 uint64_t iio_now_ns(void);
