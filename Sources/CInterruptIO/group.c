@@ -86,28 +86,27 @@ int iio_group_leave(iio_group_t *group) {
     return result;
 }
 
-int iio_group_cancel(iio_group_t *group) {
+/* Sets the group's state and applies it to every member; returns how many
+ * members were in a call when cancelled. */
+static int set_cancelled(iio_group_t *group, bool cancelled) {
     if (!group)
         return -EINVAL;
     pthread_mutex_lock(&group->lock);
-    group->cancelled = true;
+    group->cancelled = cancelled;
     int in_flight = 0;
-    for (size_t i = 0; i < group->count; i++)
-        in_flight += iio_cancel_sticky(group->members[i]) == 1;
+    for (size_t i = 0; i < group->count; i++) {
+        if (cancelled)
+            in_flight += iio_cancel_sticky(group->members[i]) == 1;
+        else
+            iio_clear_cancel(group->members[i]);
+    }
     pthread_mutex_unlock(&group->lock);
     return in_flight;
 }
 
-int iio_group_reset(iio_group_t *group) {
-    if (!group)
-        return -EINVAL;
-    pthread_mutex_lock(&group->lock);
-    group->cancelled = false;
-    for (size_t i = 0; i < group->count; i++)
-        iio_clear_cancel(group->members[i]);
-    pthread_mutex_unlock(&group->lock);
-    return 0;
-}
+int iio_group_cancel(iio_group_t *group) { return set_cancelled(group, true); }
+
+int iio_group_reset(iio_group_t *group) { return set_cancelled(group, false); }
 
 int iio_group_cancelled(iio_group_t *group) {
     if (!group)

@@ -94,13 +94,7 @@ public enum BlockingPool {
     }
 
     private static func spawnWorker() {
-        var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { _ in
-            BlockingPool.work()
-            return nil
-        }, nil)
-        precondition(created == 0, "InterruptIO: cannot start a pool thread (\(created))")
-        pthread_detach(thread)
+        startDetachedThread("blocking pool") { BlockingPool.work() }
     }
 
     /// A worker counts as idle from when it finds the queue empty until it

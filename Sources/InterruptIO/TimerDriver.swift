@@ -26,13 +26,7 @@ enum TimerDriver {
     }
 
     private static func start() {
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { _ in
-            TimerDriver.run()
-            return nil
-        }, nil)
-        precondition(result == 0, "InterruptIO: cannot start the timer thread (\(result))")
-        pthread_detach(thread)
+        startDetachedThread("timer") { TimerDriver.run() }
     }
 
     private static let never = UInt64.max
