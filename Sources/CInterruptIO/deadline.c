@@ -6,10 +6,11 @@
  * deadline has moved later is simply filed again (lazy cancellation).
  *
  * The one handshake: a call that starts under a deadline earlier than
- * filed_ns must tell the driver. Start of call: store deadline_ns, (the
- * seq_cst CAS that begins the operation), load filed_ns. Driver: store
- * filed_ns (seq_cst), load deadline_ns. One of the two sees the other's
- * store, so a deadline is never left unfiled.
+ * filed_ns must tell the driver. Start of call: store deadline_ns, a full
+ * barrier (the seq_cst CAS that begins the operation; with a deadline
+ * source, the seq_cst store itself, which comes after the CAS), load
+ * filed_ns. Driver: store filed_ns (seq_cst), load deadline_ns. One of the
+ * two sees the other's store, so a deadline is never left unfiled.
  */
 #include "internal.h"
 

@@ -67,12 +67,21 @@ struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
     *generation = iio_st_generation(s + IIO_ST_GEN_ONE);
     uint64_t deadline;
     if (rec->deadline_source) {
+        /* Read after the CAS: a setter that saw us outside the operation
+         * stored the word before our CAS (see DeadlineDescriptor). This
+         * store comes after the CAS, so it must itself be seq_cst for the
+         * handshake with the timer thread below. */
         deadline = atomic_load(rec->deadline_source);
-        atomic_store_explicit(&rec->deadline_ns, deadline,
-                              memory_order_relaxed);
+        atomic_store(&rec->deadline_ns, deadline);
     } else {
         deadline = atomic_load_explicit(&rec->deadline_ns,
                                         memory_order_relaxed);
+#if !defined(__x86_64__) && !defined(__aarch64__)
+        /* x86-64's locked CAS and AArch64's release/acquire pair keep the
+         * earlier deadline store before the filed_ns load below; C11 alone
+         * does not promise it for a relaxed store, so elsewhere, fence. */
+        atomic_thread_fence(memory_order_seq_cst);
+#endif
     }
     if (__builtin_expect(deadline != IIO_NEVER, 0)) {
         if (iio_deadline_passed(deadline)) {
@@ -80,8 +89,8 @@ struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
             *error = -ETIMEDOUT;
             return NULL;
         }
-        /* The CAS above orders our deadline store before this load; see
-         * the handshake in deadline.c. */
+        /* Our deadline store is ordered before this load (the CAS above, or
+         * the seq_cst store); see the handshake in deadline.c. */
         if (deadline < atomic_load(&rec->filed_ns))
             iio_timer_notify(rec, deadline);
     }
