@@ -15,8 +15,8 @@ public final class EchoServer: @unchecked Sendable {
     public let writeTimeout: Duration
     private let listener: FileDescriptor
     private let group = CancellationGroup()
-    private let threads = Mutex<[pthread_t]>([])
-    private let stats = Mutex<(served: Int, idleClosed: Int)>((0, 0))
+    private let threads = PThreadMutex<[pthread_t]>([])
+    private let stats = PThreadMutex<(served: Int, idleClosed: Int)>((0, 0))
     /// 0 before run(), 1 while it accepts, 2 once it has returned.
     private let acceptor = Atomic<Int>(0)
 

@@ -1,5 +1,4 @@
 import CInterruptIO
-import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -24,7 +23,7 @@ public enum BlockingPool {
         set { state.withLock { $0.maximum = max(1, newValue) } }
     }
 
-    struct State: ~Copyable {
+    struct State {
         var queue: [Job] = []
         var head = 0
         var threads = 0
@@ -32,20 +31,19 @@ public enum BlockingPool {
         var maximum = 64
     }
 
-    static let state = Mutex(State())
-    nonisolated(unsafe) static var wakeup = pthread_cond_t()
-    nonisolated(unsafe) static var wakeupLock = pthread_mutex_t()
-    static let setUp: Bool = {
-        pthread_cond_init(&wakeup, nil)
-        pthread_mutex_init(&wakeupLock, nil)
-        return true
+    static let state = PThreadMutex(State())
+    /// Signalled (under `state`'s lock) when a call is queued.
+    nonisolated(unsafe) static let wakeup: UnsafeMutablePointer<pthread_cond_t> = {
+        let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        pthread_cond_init(condition, nil)
+        return condition
     }()
 
     /// One blocking call and the awaiting Task's view of it.
     final class Job: @unchecked Sendable {
         enum Phase { case queued, running(InterruptibleThread), finished }
         let body: @Sendable () -> Int
-        let phase = Mutex<(phase: Phase, cancelled: Bool)>((.queued, false))
+        let phase = PThreadMutex<(phase: Phase, cancelled: Bool)>((.queued, false))
         var continuation: CheckedContinuation<Int, Never>?
 
         init(_ body: @escaping @Sendable () -> Int) { self.body = body }
@@ -76,9 +74,9 @@ public enum BlockingPool {
     }
 
     private static func submit(_ job: Job) {
-        _ = setUp
         let startThread = state.withLock { s -> Bool in
             s.queue.append(job)
+            pthread_cond_signal(wakeup)
             // Every waiting call needs a thread of its own: a call that
             // blocks must never hold up one queued behind it.
             if s.queue.count - s.head > s.idle && s.threads < s.maximum {
@@ -87,9 +85,6 @@ public enum BlockingPool {
             }
             return false
         }
-        pthread_mutex_lock(&wakeupLock)
-        pthread_cond_signal(&wakeup)
-        pthread_mutex_unlock(&wakeupLock)
         if startThread { spawnWorker() }
     }
 
@@ -101,28 +96,19 @@ public enum BlockingPool {
     /// takes a call, so that submit can tell whether a thread is free.
     private static func take() -> Job {
         var counted = false
-        while true {
-            pthread_mutex_lock(&wakeupLock)
-            let job = state.withLock { s -> Job? in
-                guard s.head < s.queue.count else {
-                    if !counted { s.idle += 1; counted = true }
-                    return nil
-                }
-                if counted { s.idle -= 1 }
-                let job = s.queue[s.head]
-                s.head += 1
-                if s.head > 64 && s.head * 2 > s.queue.count {
-                    s.queue.removeFirst(s.head)
-                    s.head = 0
-                }
-                return job
+        return state.waitUntil(wakeup) { s -> Job? in
+            guard s.head < s.queue.count else {
+                if !counted { s.idle += 1; counted = true }
+                return nil
             }
-            if let job {
-                pthread_mutex_unlock(&wakeupLock)
-                return job
+            if counted { s.idle -= 1 }
+            let job = s.queue[s.head]
+            s.head += 1
+            if s.head > 64 && s.head * 2 > s.queue.count {
+                s.queue.removeFirst(s.head)
+                s.head = 0
             }
-            pthread_cond_wait(&wakeup, &wakeupLock)
-            pthread_mutex_unlock(&wakeupLock)
+            return job
         }
     }
 

@@ -32,7 +32,7 @@ private struct TestThreadState<Result> {
 
 /// A dedicated pthread for a blocking call (never Swift's cooperative pool).
 final class TestThread<Result: Sendable>: @unchecked Sendable {
-    private let state = Mutex(TestThreadState<Result>())
+    private let state = PThreadMutex(TestThreadState<Result>())
     private var thread = pthread_t()
 
     init(_ body: @escaping @Sendable () -> Result) {

@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A value guarded by a `pthread_mutex_t`.
+///
+/// Why not `Synchronization.Mutex`: on Linux it locks with raw futex system
+/// calls, which ThreadSanitizer does not intercept, so TSan reports every
+/// access it guards as a race (CI runs the tests under TSan). pthread
+/// mutexes are intercepted. Used for the library's own bookkeeping, never
+/// on a call's path.
+package final class PThreadMutex<Value>: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+
+    package init(_ value: Value) {
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    package func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+
+    /// Waits on `condition` with the lock held around `body`'s checks:
+    /// `body` runs under the lock, returns a result to stop waiting, or nil
+    /// to wait for a signal and run again.
+    package func waitUntil<R>(_ condition: UnsafeMutablePointer<pthread_cond_t>, _ body: (inout Value) -> R?) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while true {
+            if let result = body(&value) { return result }
+            pthread_cond_wait(condition, mutex)
+        }
+    }
+}
