@@ -37,14 +37,22 @@ void iio_group_destroy(iio_group_t *group) {
     free(group);
 }
 
-int iio_group_join(iio_group_t *group) {
+/* Names the calling thread and takes the group's lock (0), or fails. */
+static int lock_for_caller(iio_group_t *group, iio_thread_t *self) {
     if (!group)
         return -EINVAL;
-    iio_thread_t self;
-    int err = iio_self(&self);
+    int err = iio_self(self);
     if (err < 0)
         return err;
     pthread_mutex_lock(&group->lock);
+    return 0;
+}
+
+int iio_group_join(iio_group_t *group) {
+    iio_thread_t self;
+    int err = lock_for_caller(group, &self);
+    if (err < 0)
+        return err;
     if (group->count == group->capacity) {
         size_t capacity = group->capacity ? group->capacity * 2 : 16;
         iio_thread_t *grown = realloc(group->members, capacity * sizeof *grown);
@@ -64,13 +72,10 @@ int iio_group_join(iio_group_t *group) {
 }
 
 int iio_group_leave(iio_group_t *group) {
-    if (!group)
-        return -EINVAL;
     iio_thread_t self;
-    int err = iio_self(&self);
+    int err = lock_for_caller(group, &self);
     if (err < 0)
         return err;
-    pthread_mutex_lock(&group->lock);
     int result = -ENOENT;
     for (size_t i = 0; i < group->count; i++) {
         if (group->members[i].record == self.record &&
