@@ -37,7 +37,7 @@ long iio_error_for(uint64_t state) {
     return reason == IIO_REASON_DEADLINE ? -ETIMEDOUT : -ECANCELED;
 }
 
-void iio_op_end(struct iio_record *rec);
+static void op_end(struct iio_record *rec);
 static long uninterruptible_call(long nr, long a, long b, long c, long d,
                                  long e, long f);
 
@@ -48,7 +48,7 @@ static long uninterruptible_call(long nr, long a, long b, long c, long d,
  * application calling us re-entrantly: that inner call runs uninterruptibly
  * rather than corrupting the outer one's state).
  */
-struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
+static struct iio_record *op_begin(long *error) {
     int err;
     struct iio_record *rec = iio_current_record(&err);
     if (__builtin_expect(rec == NULL, 0)) {
@@ -64,7 +64,6 @@ struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
     } while (!atomic_compare_exchange_weak_explicit(
         &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP,
         memory_order_seq_cst, memory_order_relaxed));
-    *generation = iio_st_generation(s + IIO_ST_GEN_ONE);
     uint64_t deadline;
     if (rec->deadline_source) {
         /* Read after the CAS: a setter that saw us outside the operation
@@ -85,7 +84,7 @@ struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
     }
     if (__builtin_expect(deadline != IIO_NEVER, 0)) {
         if (iio_deadline_passed(deadline)) {
-            iio_op_end(rec);
+            op_end(rec);
             *error = -ETIMEDOUT;
             return NULL;
         }
@@ -97,7 +96,7 @@ struct iio_record *iio_op_begin(long *error, uint64_t *generation) {
     return rec;
 }
 
-void iio_op_end(struct iio_record *rec) {
+static void op_end(struct iio_record *rec) {
     uint64_t s = atomic_load_explicit(&rec->state, memory_order_relaxed);
     for (unsigned spins = 0;;) {
         if (s & IIO_ST_HELD) {
@@ -124,23 +123,22 @@ static long op_call_and_end(struct iio_record *rec, long nr, long a, long b,
     for (;;) {
         long r = enter(rec, nr, a, b, c, d, e, f);
         if (__builtin_expect(r != -EINTR && r != -ECANCELED, 1)) {
-            iio_op_end(rec);
+            op_end(rec);
             return r;
         }
         uint64_t s = atomic_load_explicit(&rec->state, memory_order_acquire);
         if (!(s & IIO_ST_CANCEL)) {
             if (r == -EINTR)
                 continue;
-            iio_op_end(rec);
+            op_end(rec);
             return r;
         }
         uint64_t reason = (s & IIO_ST_REASON_MASK) >> IIO_ST_REASON_SHIFT;
-        iio_op_end(rec);
+        op_end(rec);
         if (reason != IIO_REASON_RECHECK)
             return iio_error_for(s);
         long error;
-        uint64_t generation;
-        if (iio_op_begin(&error, &generation) == NULL)
+        if (op_begin(&error) == NULL)
             return error ? error : uninterruptible_call(nr, a, b, c, d, e, f);
     }
 }
@@ -159,8 +157,7 @@ static long uninterruptible_call(long nr, long a, long b, long c, long d,
 static long interruptible(long nr, long a, long b, long c, long d, long e,
                           long f) {
     long error;
-    uint64_t generation;
-    struct iio_record *rec = iio_op_begin(&error, &generation);
+    struct iio_record *rec = op_begin(&error);
     if (__builtin_expect(rec == NULL, 0))
         return error ? error : uninterruptible_call(nr, a, b, c, d, e, f);
     return op_call_and_end(rec, nr, a, b, c, d, e, f);
@@ -262,8 +259,7 @@ int iio_connect_finish(int fd) {
  */
 int iio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen) {
     long error;
-    uint64_t generation;
-    struct iio_record *rec = iio_op_begin(&error, &generation);
+    struct iio_record *rec = op_begin(&error);
     if (rec == NULL) {
         if (error)
             return (int)error;
@@ -283,6 +279,6 @@ int iio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen) {
         else
             interrupted_by_someone_else = r == -EINTR || recheck;
     }
-    iio_op_end(rec);
+    op_end(rec);
     return interrupted_by_someone_else ? iio_connect_finish(fd) : (int)r;
 }
