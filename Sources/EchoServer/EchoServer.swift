@@ -61,7 +61,7 @@ public final class EchoServer: @unchecked Sendable {
                     if error == .canceled { return }
                     continue
                 }
-                startThread { [self] in serve(connection) }
+                startConnectionThread { [self] in serve(connection) }
             }
         }
     }
@@ -115,18 +115,8 @@ public final class EchoServer: @unchecked Sendable {
         }
     }
 
-    private func startThread(_ body: @escaping () -> Void) {
-        final class Entry { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(Entry(body)).toOpaque()
+    private func startConnectionThread(_ body: @escaping @Sendable () -> Void) {
         // Registered under the lock so shutdown() cannot miss it.
-        threads.withLock { list in
-            if pthread_create(&thread, nil, { raw in
-                Unmanaged<Entry>.fromOpaque(raw!).takeRetainedValue().body()
-                return nil
-            }, box) == 0 {
-                list.append(thread)
-            }
-        }
+        threads.withLock { $0.append(startThread("connection", detached: false, body)) }
     }
 }

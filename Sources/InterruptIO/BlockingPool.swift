@@ -74,7 +74,7 @@ public enum BlockingPool {
     }
 
     private static func submit(_ job: Job) {
-        let startThread = state.withLock { s -> Bool in
+        let needsThread = state.withLock { s -> Bool in
             s.queue.append(job)
             pthread_cond_signal(wakeup)
             // Every waiting call needs a thread of its own: a call that
@@ -85,11 +85,11 @@ public enum BlockingPool {
             }
             return false
         }
-        if startThread { spawnWorker() }
+        if needsThread { spawnWorker() }
     }
 
     private static func spawnWorker() {
-        startDetachedThread("blocking pool") { BlockingPool.work() }
+        startThread("blocking pool") { BlockingPool.work() }
     }
 
     /// A worker counts as idle from when it finds the queue empty until it

@@ -4,10 +4,14 @@ import Glibc
 import Musl
 #endif
 
-/// Starts a detached pthread running `body`: the library's own threads (the
-/// timer driver, the blocking pool) are plain threads, never Swift's
-/// cooperative ones, and nobody joins them.
-func startDetachedThread(_ purpose: StaticString, _ body: @escaping @Sendable () -> Void) {
+/// Starts a pthread running `body`. The library's own threads (the timer
+/// driver, the blocking pool) are plain detached threads, never Swift's
+/// cooperative ones; the example server, the demo and the tests start
+/// joinable ones the same way.
+@discardableResult
+package func startThread(
+    _ purpose: StaticString, detached: Bool = true, _ body: @escaping @Sendable () -> Void
+) -> pthread_t {
     final class Entry {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -19,5 +23,6 @@ func startDetachedThread(_ purpose: StaticString, _ body: @escaping @Sendable ()
         return nil
     }, entry)
     precondition(created == 0, "InterruptIO: cannot start the \(purpose) thread (\(created))")
-    pthread_detach(thread)
+    if detached { pthread_detach(thread) }
+    return thread
 }

@@ -26,7 +26,7 @@ enum TimerDriver {
     }
 
     private static func start() {
-        startDetachedThread("timer") { TimerDriver.run() }
+        startThread("timer") { TimerDriver.run() }
     }
 
     private static let never = UInt64.max

@@ -21,16 +21,6 @@ func describe(_ error: Errno) -> String {
     }
 }
 
-func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t {
-    final class Entry { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
-    var thread = pthread_t()
-    pthread_create(&thread, nil, { raw in
-        Unmanaged<Entry>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, Unmanaged.passRetained(Entry(body)).toOpaque())
-    return thread
-}
-
 print("InterruptIO demo: blocking calls with deadlines and cancellation; the descriptors stay usable.\n")
 
 // 1. A read blocked on an empty pipe returns at its deadline; the same pipe
@@ -62,7 +52,7 @@ do {
     let handle = Mutex<InterruptibleThread?>(nil)
     let result = Mutex<String>("")
     let returned = Mutex<Deadline?>(nil)
-    let thread = spawn {
+    let thread = startThread("demo", detached: false) {
         handle.withLock { $0 = try? InterruptibleThread.current() }
         do throws(Errno) { _ = try listener.accept(deadline: .never); result.withLock { $0 = "accepted (unexpected)" } } catch {
             result.withLock { $0 = describe(error) }
@@ -91,7 +81,7 @@ do {
     var threads: [pthread_t] = []
     for i in 0..<count {
         let r = pipes[i].0
-        threads.append(spawn {
+        threads.append(startThread("demo", detached: false) {
             let deadline = start + .microseconds(Int64(i) * 500)
             var b = [UInt8](repeating: 0, count: 1)
             let timedOut = b.withUnsafeMutableBytes { p -> Bool in

@@ -7,23 +7,6 @@ import SystemPackage
 import Glibc
 #endif
 
-/// What a started pthread runs: one closure, boxed for the C entry point.
-private final class ThreadEntry {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
-}
-
-private func startPThread(_ run: @escaping () -> Void) -> pthread_t {
-    var thread = pthread_t()
-    let box = Unmanaged.passRetained(ThreadEntry(run)).toOpaque()
-    let created = pthread_create(&thread, nil, { raw in
-        Unmanaged<ThreadEntry>.fromOpaque(raw!).takeRetainedValue().run()
-        return nil
-    }, box)
-    precondition(created == 0)
-    return thread
-}
-
 private struct TestThreadState<Result> {
     var handle: InterruptibleThread?
     var result: Result?
@@ -36,7 +19,7 @@ final class TestThread<Result: Sendable>: @unchecked Sendable {
     private var thread = pthread_t()
 
     init(_ body: @escaping @Sendable () -> Result) {
-        thread = startPThread { [self] in
+        thread = startThread("test", detached: false) { [self] in
             let handle = try? InterruptibleThread.current()
             self.state.withLock { $0.handle = handle }
             let result = body()
