@@ -37,7 +37,7 @@ public final class DeadlineDescriptor: Sendable {
     private let readingThread = Atomic<UInt64>(0)
     private let writingThread = Atomic<UInt64>(0)
     /// Setters are serialised so the last one to store also tells last.
-    private let setterLock = Mutex<Void>(())
+    private let setterLock = PThreadMutex<Void>(())
 
     public init(_ fileDescriptor: FileDescriptor) {
         self.fileDescriptor = fileDescriptor
