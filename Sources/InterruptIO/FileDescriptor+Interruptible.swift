@@ -214,16 +214,10 @@ extension FileDescriptor {
     ) throws(Errno) -> FileDescriptor {
         let flags = mode.rawValue | options.rawValue
         let perms = mode_t(permissions?.rawValue ?? 0)
-        let fd: Int
-        do {
-            fd = try path.withPlatformString { cPath throws(Errno) in
-                try interruptible(deadline) { Int(iio_openat(AT_FDCWD, cPath, flags, perms)) }
-            }
-        } catch let error as Errno {
-            throw error
-        } catch {
-            fatalError("unreachable: \(error)")
+        let fd = path.withPlatformString { cPath in
+            withCallDeadline(deadline) { Int(iio_openat(AT_FDCWD, cPath, flags, perms)) }
         }
+        if fd < 0 { throw Errno(rawValue: CInt(-fd)) }
         return FileDescriptor(rawValue: CInt(fd))
     }
 
