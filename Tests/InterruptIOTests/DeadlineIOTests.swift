@@ -357,6 +357,23 @@ import Glibc
         #expect(result?.1 == -Int(ETIMEDOUT))
     }
 
+    @Test func openingAFifoWithNoWriterTimesOut() throws {
+        let path = "/tmp/iio-sync-fifo-\(getpid())"
+        unlink(path)
+        #expect(mkfifo(path, 0o600) == 0)
+        defer { unlink(path) }
+        let start = Deadline.now
+        #expect(throws: Errno.timedOut) {
+            try FileDescriptor.open(FilePath(path), .readOnly, deadline: .after(.milliseconds(50)))
+        }
+        #expect(Deadline.now - start >= .milliseconds(50))
+        #expect(throws: Errno.noSuchFileOrDirectory) {
+            try FileDescriptor.open(FilePath("/nonexistent/iio"), .readOnly, deadline: .never)
+        }
+        let null = try FileDescriptor.open(FilePath("/dev/null"), .readOnly, deadline: .after(.seconds(1)))
+        try null.close()
+    }
+
     @Test func neverCostsNothingAndWorks() throws {
         let (r, w) = try pipePair()
         defer { try? r.close(); try? w.close() }
