@@ -1,136 +1,192 @@
 /*
- * Cancel requests. A request is recorded with one CAS on the target's state
- * word that also sets HELD; the target cannot leave the operation or exit
- * until HELD is cleared again, so between that CAS and the end of tgkill the
- * kernel thread id is the one of the thread inside the named operation. That is what makes it safe to use a raw tid (glibc's
+ * Requests: cancel, deadline, re-check. A request is recorded with one CAS
+ * on the target's state word that also takes a hold; the target cannot
+ * leave the operation or exit while any hold is taken, so between that CAS
+ * and the end of the send the kernel thread id is the one of the thread
+ * inside the named operation. That is what makes a raw tid safe (glibc's
  * pthread_kill gets the same guarantee from the thread's exit lock).
+ *
+ * Delivery. A PC-window operation cannot lose the signal (the handler
+ * redirects a PC inside the window; one outside it is before the check or
+ * after the call; a nested application handler is covered by the handler's
+ * deferral, signal.c). A portable operation can: a signal that lands
+ * between the flag check and the syscall is spent. So a request to a
+ * portable operation arms the target's resend timer, a per-thread POSIX
+ * timer that signals that thread every RESEND_INTERVAL_NS until op end
+ * disarms it. A timer never has more than one signal queued, so a thread
+ * that blocks our signal is not flooded, and the request lasts exactly as
+ * long as the operation, however long the target sits in a handler.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PORTABLE_FIRST_RESEND_NS 10000L
-#define PORTABLE_MAX_RESEND_NS 1000000L
-#define PORTABLE_GIVE_UP_NS 1000000000L
-
-static void send_signal(struct iio_record *rec) {
-    int pid = atomic_load_explicit(&iio_cached_pid, memory_order_relaxed);
-    int tid = atomic_load_explicit(&rec->tid, memory_order_relaxed);
-    int signo = atomic_load_explicit(&iio_signo, memory_order_relaxed);
-    for (int attempt = 0; attempt < 100; attempt++) {
-        if (syscall(SYS_tgkill, pid, tid, signo) == 0 || errno != EAGAIN)
-            return;
-        sched_yield(); /* the real-time signal queue is full: let it drain */
-    }
-}
+#define RESEND_INTERVAL_NS 200000L /* 200 µs */
 
 bool iio_hold(struct iio_record *rec, uint64_t incarnation) {
     uint64_t s = atomic_load(&rec->state);
     for (unsigned spins = 0;;) {
         if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)
             return false;
-        if (s & IIO_ST_HELD) {
-            iio_relax(&spins);
+        if (iio_st_holders(s) == IIO_ST_HOLDERS_MASK >> IIO_ST_HOLDERS_SHIFT) {
+            iio_relax(&spins); /* 255 holders at once: wait for one */
             s = atomic_load(&rec->state);
             continue;
         }
-        if (atomic_compare_exchange_weak(&rec->state, &s, s | IIO_ST_HELD))
+        /* model: hold */
+        if (atomic_compare_exchange_weak(&rec->state, &s, s + IIO_ST_HOLD_ONE))
             return true;
     }
 }
 
 void iio_release(struct iio_record *rec) {
-    atomic_fetch_and(&rec->state, ~IIO_ST_HELD);
+    atomic_fetch_sub(&rec->state, IIO_ST_HOLD_ONE); /* model: release */
 }
 
-/* Sends once, holding the record; false when the operation already ended. */
-bool iio_resend(struct iio_record *rec, uint64_t incarnation,
-                             uint64_t generation) {
-    uint64_t s = atomic_load(&rec->state);
-    for (;;) {
-        bool same_op = (s & IIO_ST_IN_OP) && !(s & IIO_ST_EXITED) &&
-                       iio_st_incarnation(s) == incarnation &&
-                       iio_st_generation(s) == generation;
-        if (!same_op)
-            return false;
-        if (s & IIO_ST_HELD)
-            return true; /* another canceller is sending right now */
-        if (atomic_compare_exchange_weak(&rec->state, &s,
-                                         s | IIO_ST_HELD))
-            break;
-    }
-    send_signal(rec);
-    atomic_fetch_and(&rec->state, ~IIO_ST_HELD);
-    return true;
+/* The record's resend timer, made on first use; -1 if the kernel refuses
+ * (RLIMIT_SIGPENDING: each POSIX timer reserves a queued signal). Called
+ * with the record held. */
+static int resend_timer_of(struct iio_record *rec) {
+    int id = atomic_load(&rec->resend_timer);
+    if (id >= 0)
+        return id;
+    struct sigevent event;
+    memset(&event, 0, sizeof event);
+    event.sigev_notify = SIGEV_THREAD_ID;
+    event.sigev_signo = atomic_load(&iio_signo);
+    event.sigev_value.sival_ptr = iio_signal_cookie();
+    event._sigev_un._tid = atomic_load(&rec->tid);
+    int made = -1;
+    if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &event, &made) != 0)
+        return -1;
+    int expected = -1;
+    if (atomic_compare_exchange_strong(&rec->resend_timer, &expected, made))
+        return made;
+    syscall(SYS_timer_delete, made); /* another requester made one first */
+    return expected;
 }
 
-/*
- * Portable entry has a gap between the flag check and the syscall; a signal
- * that lands there is spent. So the canceller sends again, backing off,
- * until the target has left the operation (or a second has passed: the
- * target may be in an uninterruptible sleep or have blocked our signal).
- */
-static void resend_until_acknowledged(struct iio_record *rec,
-                                      uint64_t incarnation,
-                                      uint64_t generation) {
-    long pause_ns = PORTABLE_FIRST_RESEND_NS;
-    for (long waited = 0; waited < PORTABLE_GIVE_UP_NS; waited += pause_ns) {
-        struct timespec pause = {0, pause_ns};
-        nanosleep(&pause, NULL);
-        if (!iio_resend(rec, incarnation, generation))
-            return;
-        if (pause_ns < PORTABLE_MAX_RESEND_NS)
-            pause_ns *= 2;
+static int set_resend_timer(int id, long first_ns, long interval_ns) {
+    struct itimerspec spec = {{0, interval_ns}, {0, first_ns}};
+    return syscall(SYS_timer_settime, id, 0, &spec, NULL) == 0 ? 0 : -errno;
+}
+
+/* Interrupts the held record's operation; 0 or a negative errno. */
+static int interrupt(struct iio_record *rec, uint64_t state) {
+    if (state & IIO_ST_PORTABLE) {
+        int id = resend_timer_of(rec);
+        if (id >= 0 && set_resend_timer(id, 1, RESEND_INTERVAL_NS) == 0)
+            return 0;
+        /* No timer to be had: one signal; a loss in the entry gap is then
+         * possible, and only then (documented with RLIMIT_SIGPENDING). */
     }
+    return iio_send_signal(rec);
+}
+
+void iio_op_cleanup(struct iio_record *rec) {
+    int id = atomic_load_explicit(&rec->resend_timer, memory_order_relaxed);
+    if (id >= 0)
+        set_resend_timer(id, 0, 0);
+    if (iio_tls_signal_deferred) {
+        iio_tls_signal_deferred = 0;
+        sigset_t ours;
+        sigemptyset(&ours);
+        sigaddset(&ours, atomic_load(&iio_signo));
+        pthread_sigmask(SIG_UNBLOCK, &ours, NULL);
+    }
+}
+
+void iio_resend_timer_delete(struct iio_record *rec) {
+    int id = atomic_exchange(&rec->resend_timer, -1);
+    if (id >= 0)
+        syscall(SYS_timer_delete, id);
 }
 
 int iio_request(struct iio_record *rec, uint64_t incarnation,
-                uint64_t gen_or_any, int reason, bool sticky,
-                bool wait_for_ack) {
+                uint64_t generation, enum iio_reason reason, unsigned flags) {
     if (rec == NULL)
         return -EINVAL;
-    incarnation &= IIO_ST_INC_MASK >> IIO_ST_INC_SHIFT; /* as the word holds it */
+    uint64_t add = 0;
+    if (flags & IIO_REQUEST_STICKY)
+        add |= IIO_ST_STICKY;
+    uint64_t s = atomic_load(&rec->state);
+    uint64_t requested;
+    for (;;) {
+        if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)
+            return -ESRCH;
+        uint64_t next = s | add;
+        if (flags & IIO_REQUEST_GROUP)
+            next += IIO_ST_GROUP_ONE; /* group.c keeps it below 256 */
+        bool in_flight = (s & IIO_ST_IN_OP) &&
+                         (generation == IIO_ANY_OPERATION ||
+                          iio_st_generation(s) == generation);
+        if (!in_flight) {
+            /* model: request_idle (marks only; the next op begin sees them) */
+            if (next == s ||
+                atomic_compare_exchange_weak(&rec->state, &s, next))
+                return 0;
+            continue;
+        }
+        if (s & IIO_ST_CANCEL) {
+            /* Interrupted already: the target reads the reason at op end,
+             * so a stronger reason is upgraded in place; no second signal. */
+            if (reason > iio_st_reason(s))
+                next = (next & ~IIO_ST_REASON_MASK) |
+                       ((uint64_t)reason << IIO_ST_REASON_SHIFT);
+            /* model: request_upgrade */
+            if (next == s ||
+                atomic_compare_exchange_weak(&rec->state, &s, next))
+                return 1;
+            continue;
+        }
+        requested = ((next & ~IIO_ST_REASON_MASK) | IIO_ST_CANCEL |
+                     ((uint64_t)reason << IIO_ST_REASON_SHIFT)) +
+                    IIO_ST_HOLD_ONE;
+        if (s & IIO_ST_PORTABLE)
+            requested |= IIO_ST_CLEANUP; /* the resend timer to disarm */
+        if (iio_st_holders(s) == IIO_ST_HOLDERS_MASK >> IIO_ST_HOLDERS_SHIFT) {
+            unsigned spins = 0;
+            iio_relax(&spins);
+            s = atomic_load(&rec->state);
+            continue;
+        }
+        /* model: request_in_flight (CANCEL, REASON and a hold in one CAS) */
+        if (atomic_compare_exchange_weak(&rec->state, &s, requested))
+            break;
+    }
+    int sent = interrupt(rec, requested); /* model: send */
+    iio_release(rec);                     /* model: release */
+    return sent == 0 ? 1 : sent;
+}
+
+int iio_ungroup(struct iio_record *rec, uint64_t incarnation) {
     uint64_t s = atomic_load(&rec->state);
     for (;;) {
         if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)
             return -ESRCH;
-        uint64_t sticky_bit = sticky ? IIO_ST_STICKY : 0;
-        bool in_flight = (s & IIO_ST_IN_OP) &&
-                         (gen_or_any == UINT64_MAX ||
-                          iio_st_generation(s) == gen_or_any);
-        if (!in_flight || (s & IIO_ST_CANCEL)) {
-            /* Nothing to signal: idle, another op, or already requested. */
-            if ((s & sticky_bit) == sticky_bit ||
-                atomic_compare_exchange_weak(&rec->state, &s, s | sticky_bit))
-                return in_flight ? 1 : 0;
-            continue;
-        }
-        uint64_t requested = s | sticky_bit | IIO_ST_CANCEL |
-                             ((uint64_t)reason << IIO_ST_REASON_SHIFT) |
-                             IIO_ST_HELD;
-        if (atomic_compare_exchange_weak(&rec->state, &s, requested))
-            break;
+        if (iio_st_groups(s) == 0)
+            return 0; /* cannot happen while group.c counts right */
+        /* model: ungroup */
+        if (atomic_compare_exchange_weak(&rec->state, &s,
+                                         s - IIO_ST_GROUP_ONE))
+            return 0;
     }
-    send_signal(rec);
-    atomic_fetch_and(&rec->state, ~IIO_ST_HELD);
-    if (wait_for_ack && atomic_load_explicit(&iio_mode, memory_order_relaxed) ==
-                            IIO_ENTRY_PORTABLE)
-        resend_until_acknowledged(rec, incarnation, iio_st_generation(s));
-    return 1;
 }
 
 int iio_cancel(iio_thread_t thread) {
-    return iio_request(iio_record_of(thread), thread.incarnation, UINT64_MAX,
-                       IIO_REASON_CANCEL, false, true);
+    return iio_request(iio_record_of(thread), iio_handle_incarnation(thread),
+                       IIO_ANY_OPERATION, IIO_REASON_CANCEL, 0);
 }
 
 int iio_cancel_sticky(iio_thread_t thread) {
-    return iio_request(iio_record_of(thread), thread.incarnation, UINT64_MAX,
-                       IIO_REASON_CANCEL, true, true);
+    return iio_request(iio_record_of(thread), iio_handle_incarnation(thread),
+                       IIO_ANY_OPERATION, IIO_REASON_CANCEL,
+                       IIO_REQUEST_STICKY);
 }
 
 int iio_clear_cancel(iio_thread_t thread) {
@@ -142,6 +198,7 @@ int iio_clear_cancel(iio_thread_t thread) {
     for (;;) {
         if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)
             return -ESRCH;
+        /* model: clear_sticky (groups' cancels are not ours to clear) */
         if (!(s & IIO_ST_STICKY) ||
             atomic_compare_exchange_weak(&rec->state, &s, s & ~IIO_ST_STICKY))
             return 0;
@@ -150,5 +207,5 @@ int iio_clear_cancel(iio_thread_t thread) {
 
 int iio_self_cancelled(void) {
     struct iio_record *rec = iio_tls_record;
-    return rec && (atomic_load(&rec->state) & IIO_ST_STICKY) ? 1 : 0;
+    return rec && (atomic_load(&rec->state) & IIO_ST_CANCELLED_BITS) ? 1 : 0;
 }

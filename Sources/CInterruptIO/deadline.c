@@ -1,16 +1,37 @@
 /*
- * Deadlines. The thread's deadline lives in its record; the timer driver
- * keeps each record filed at most once, at the instant it will look at it
- * next (filed_ns). Arming and disarming are plain stores: most calls end
- * before their deadline, and a filing that comes due for a record whose
- * deadline has moved later is simply filed again (lazy cancellation).
+ * Deadlines. Three can apply to one operation, and the tightest wins:
+ *   - the thread's (iio_deadline_set, or another thread's
+ *     iio_deadline_set_for), kept in the record until changed;
+ *   - the call's (iio_call_deadline_swap), thread-local, set around one
+ *     call by a wrapper and restored after it, so it never erases a change
+ *     another thread made to the thread's deadline meanwhile;
+ *   - the deadline source's (iio_deadline_source), a word read at each
+ *     operation start: per-descriptor deadlines (Go's SetReadDeadline).
+ * Each operation start stores the tightest as op_deadline_ns, which the
+ * timer thread reads.
  *
- * The one handshake: a call that starts under a deadline earlier than
- * filed_ns must tell the driver. Start of call: store deadline_ns, a full
- * barrier (the seq_cst CAS that begins the operation; with a deadline
- * source, the seq_cst store itself, which comes after the CAS), load
- * filed_ns. Driver: store filed_ns (seq_cst), load deadline_ns. One of the
- * two sees the other's store, so a deadline is never left unfiled.
+ * The timer thread keeps each record scheduled at most once, at the
+ * instant it will look at it next (scheduled_ns). Arming and disarming a
+ * deadline are plain stores: most calls end before their deadline, and a
+ * schedule that comes due for a record whose operation has moved on is
+ * simply reviewed again (lazy cancellation).
+ *
+ * The one handshake, a Dekker pair (model: op_begin vs driver_review):
+ *   operation start: store op_deadline_ns; full barrier (the op-begin CAS,
+ *     or a seq_cst store when the deadline is lowered after the CAS); load
+ *     scheduled_ns; notify the timer thread if the deadline is earlier.
+ *   timer review: store scheduled_ns = IIO_NEVER; load the state; load
+ *     op_deadline_ns; drop the record only when no operation is in flight.
+ * One side always sees the other's store, so a deadline is never left
+ * unscheduled while its operation runs. (The driver used to skip a record
+ * whose deadline had already passed, trusting the next call's start to
+ * fail it; a call that started meanwhile under a newer deadline was then
+ * never reviewed: lost.)
+ *
+ * A deadline request is checked by its target: a thread interrupted with
+ * reason DEADLINE re-computes its deadline and goes on if it has not
+ * passed (moved later since). So the timer thread never needs to be exact
+ * about which operation it interrupts, only never late.
  */
 #include "internal.h"
 
@@ -21,16 +42,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RESEND_AFTER_NS 20000u /* portable entry: re-send a lost request */
+__thread uint64_t iio_tls_call_deadline
+    __attribute__((tls_model("initial-exec"))) = IIO_NEVER;
+__thread const _Atomic uint64_t *iio_tls_deadline_source
+    __attribute__((tls_model("initial-exec")));
 
 static struct iio_record *_Atomic notified_stack;
 static _Atomic uint64_t driver_sleeps_until = IIO_NEVER;
 static _Atomic uint32_t wake_word;
 static _Atomic int driver_running;
+static void (*_Atomic driver_starter)(void);
 /* The driver's: popped one at a time from a list taken whole off the stack. */
 static struct iio_record *taken;
-
-
 
 /*
  * CLOCK_MONOTONIC_COARSE is the monotonic clock as of the last tick: never
@@ -70,52 +93,80 @@ bool iio_deadline_passed(uint64_t deadline_ns) {
     return iio_now_ns() >= deadline_ns;
 }
 
+static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+uint64_t iio_effective_deadline(struct iio_record *rec) {
+    uint64_t d = min_u64(iio_tls_call_deadline,
+                         atomic_load(&rec->thread_deadline_ns));
+    const _Atomic uint64_t *source = iio_tls_deadline_source;
+    return source ? min_u64(d, atomic_load(source)) : d;
+}
+
+/* ---- The thread's deadline -------------------------------------------- */
+
 int iio_deadline_set(uint64_t deadline_ns) {
     int err;
     struct iio_record *rec = iio_current_record(&err);
     if (rec == NULL)
         return err;
-    atomic_store_explicit(&rec->deadline_ns, deadline_ns,
-                          memory_order_relaxed);
+    atomic_store(&rec->thread_deadline_ns, deadline_ns); /* model: set_own */
     return 0;
-}
-
-int iio_deadline_swap(uint64_t deadline_ns, uint64_t *previous) {
-    int err;
-    struct iio_record *rec = iio_current_record(&err);
-    if (rec == NULL)
-        return err;
-    *previous = atomic_load_explicit(&rec->deadline_ns, memory_order_relaxed);
-    atomic_store_explicit(&rec->deadline_ns, deadline_ns, memory_order_relaxed);
-    return !atomic_load_explicit(&driver_running, memory_order_relaxed);
 }
 
 uint64_t iio_deadline_get(void) {
     struct iio_record *rec = iio_tls_record;
-    return rec ? atomic_load_explicit(&rec->deadline_ns, memory_order_relaxed)
-               : IIO_NEVER;
+    return rec ? atomic_load(&rec->thread_deadline_ns) : IIO_NEVER;
 }
 
+/*
+ * Another thread's deadline. Stored under a hold (so a record that passed
+ * to a new thread is never written), then, if an operation is in flight
+ * with a later deadline, it is asked to re-check (model: set_for). A later
+ * deadline needs no message: the timer reviews the operation at its old
+ * deadline, and the target, re-checking, goes on. On the caller's own
+ * handle no hold is taken: the caller cannot exit under itself, and a hold
+ * there would deadlock a signal handler of its own that makes a call.
+ */
 int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns) {
     struct iio_record *rec = iio_record_of(thread);
     if (rec == NULL)
         return -EINVAL;
     uint64_t incarnation = iio_handle_incarnation(thread);
-    /* Held, the record cannot pass to a new thread while we write it. */
-    if (!iio_hold(rec, incarnation))
+    bool own = rec == iio_tls_record;
+    if (own) {
+        if (iio_st_incarnation(atomic_load(&rec->state)) != incarnation)
+            return -ESRCH;
+    } else if (!iio_hold(rec, incarnation)) {
         return -ESRCH;
-    atomic_store(&rec->deadline_ns, deadline_ns);
+    }
+    atomic_store(&rec->thread_deadline_ns, deadline_ns);
     uint64_t s = atomic_load(&rec->state);
-    iio_release(rec);
-    if (deadline_ns == IIO_NEVER || !(s & IIO_ST_IN_OP))
-        return 0; /* the next call's start does the rest */
-    if (iio_deadline_passed(deadline_ns))
+    uint64_t op_deadline = atomic_load(&rec->op_deadline_ns);
+    if (!own)
+        iio_release(rec);
+    if ((s & IIO_ST_IN_OP) && deadline_ns < op_deadline)
         iio_request(rec, incarnation, iio_st_generation(s),
-                    IIO_REASON_DEADLINE, false, true);
-    else if (deadline_ns < atomic_load(&rec->filed_ns))
-        iio_timer_notify(rec, deadline_ns);
+                    IIO_REASON_RECHECK, 0);
     return 0;
 }
+
+/* ---- The call's deadline ---------------------------------------------- */
+
+int iio_call_deadline_swap(uint64_t deadline_ns, uint64_t *previous) {
+    int err;
+    if (iio_current_record(&err) == NULL)
+        return err;
+    *previous = iio_tls_call_deadline;
+    iio_tls_call_deadline = deadline_ns;
+    return deadline_ns != IIO_NEVER &&
+           !atomic_load_explicit(&driver_running, memory_order_relaxed);
+}
+
+void iio_call_deadline_restore(uint64_t previous) {
+    iio_tls_call_deadline = previous;
+}
+
+/* ---- Deadline sources -------------------------------------------------- */
 
 void iio_deadline_word_store(uint64_t *word, uint64_t deadline_ns) {
     atomic_store((_Atomic uint64_t *)word, deadline_ns);
@@ -127,46 +178,37 @@ uint64_t iio_deadline_word_load(const uint64_t *word) {
 
 int iio_deadline_source(const uint64_t *source) {
     int err;
-    struct iio_record *rec = iio_current_record(&err);
-    if (rec == NULL)
+    if (iio_current_record(&err) == NULL)
         return err;
-    rec->deadline_source = (const _Atomic uint64_t *)source;
-    if (source == NULL)
-        atomic_store_explicit(&rec->deadline_ns, IIO_NEVER,
-                              memory_order_relaxed);
+    iio_tls_deadline_source = (const _Atomic uint64_t *)source;
     return 0;
 }
 
 int iio_deadline_changed(iio_thread_t thread) {
-    return iio_request(iio_record_of(thread), thread.incarnation, UINT64_MAX,
-                       IIO_REASON_RECHECK, false, true);
+    return iio_request(iio_record_of(thread), iio_handle_incarnation(thread),
+                       IIO_ANY_OPERATION, IIO_REASON_RECHECK, 0);
 }
 
-uint64_t iio_thread_pack(iio_thread_t thread) {
-    struct iio_record *rec = iio_record_of(thread);
-    if (rec == NULL)
-        return 0;
-    return ((uint64_t)1 << 63) | ((thread.incarnation & 0xffff) << 32) |
-           rec->index;
-}
-
-iio_thread_t iio_thread_unpack(uint64_t packed) {
-    iio_thread_t t = {0, 0};
-    if (packed >> 63) {
-        t.record = iio_record_at((uint32_t)packed);
-        t.incarnation = (packed >> 32) & 0xffff;
-    }
-    return t;
-}
+/* ---- The timer thread's side ------------------------------------------- */
 
 static void wake_driver(void) {
     atomic_fetch_add(&wake_word, 1);
     syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+void iio_timer_set_starter(void (*start)(void)) {
+    atomic_store(&driver_starter, start);
+}
+
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns) {
-    if (!atomic_load_explicit(&driver_running, memory_order_relaxed))
-        return;
+    if (!atomic_load_explicit(&driver_running, memory_order_relaxed)) {
+        /* Not running: never started, or gone in a fork child. */
+        void (*start)(void) = atomic_load(&driver_starter);
+        if (start)
+            start();
+        if (!atomic_load(&driver_running))
+            return; /* no driver in this process: entry checks only */
+    }
     if (atomic_exchange(&rec->queued, 1) == 0) {
         struct iio_record *head = atomic_load(&notified_stack);
         do {
@@ -190,13 +232,12 @@ void iio_timer_driver_started(void) {
 }
 
 /* In the fork child: the driver thread is gone and so is its wheel. */
-void iio_timer_after_fork(void) {
+void iio_timer_fork_child(void) {
     atomic_store(&driver_running, 0);
     atomic_store(&notified_stack, NULL);
     taken = NULL;
     atomic_store(&driver_sleeps_until, IIO_NEVER);
 }
-
 
 int64_t iio_timer_take_notified(void) {
     if (taken == NULL)
@@ -205,46 +246,36 @@ int64_t iio_timer_take_notified(void) {
     if (rec == NULL)
         return -1;
     taken = atomic_load_explicit(&rec->next_queued, memory_order_relaxed);
-    /* Cleared before the driver reads deadline_ns: a later notify pushes
-     * the record again rather than being lost. */
+    /* Cleared before the driver reviews the record: a later notify pushes
+     * it again rather than being lost. */
     atomic_store(&rec->queued, 0);
     return rec->index;
 }
 
-uint64_t iio_timer_file(uint32_t index, uint64_t at_ns) {
+uint64_t iio_timer_review(uint32_t index, uint64_t now_ns) {
     struct iio_record *rec = iio_record_at(index);
     if (rec == NULL)
         return IIO_NEVER;
-    atomic_store(&rec->filed_ns, at_ns);
-    return atomic_load(&rec->deadline_ns);
-}
-
-uint64_t iio_timer_expire(uint32_t index, uint64_t now_ns) {
-    struct iio_record *rec = iio_record_at(index);
-    if (rec == NULL)
-        return IIO_NEVER;
-    uint64_t s = atomic_load(&rec->state);
-    uint64_t deadline = atomic_load(&rec->deadline_ns);
-    if (deadline > now_ns)
-        return deadline; /* moved later (or IIO_NEVER: disarmed) */
-    if (!(s & IIO_ST_IN_OP) || (s & IIO_ST_EXITED))
-        return IIO_NEVER; /* the next call's start fails it at once */
-    uint64_t incarnation = iio_st_incarnation(s);
-    uint64_t generation = iio_st_generation(s);
-    bool portable = atomic_load_explicit(&iio_mode, memory_order_relaxed) ==
-                    IIO_ENTRY_PORTABLE;
-    if (s & IIO_ST_CANCEL) {
-        /* Requested already and still inside: only the portable path can
-         * have lost the signal in its entry gap. */
-        if (portable && iio_resend(rec, incarnation, generation))
-            return now_ns + RESEND_AFTER_NS;
-        return IIO_NEVER;
+    atomic_store(&rec->scheduled_ns, IIO_NEVER); /* model: review_unschedule */
+    for (;;) {
+        uint64_t s = atomic_load(&rec->state); /* model: review_state */
+        if (!(s & IIO_ST_IN_OP) || (s & IIO_ST_EXITED))
+            return IIO_NEVER; /* the next op begin sees NEVER and notifies */
+        uint64_t deadline = atomic_load(&rec->op_deadline_ns);
+        if (deadline > now_ns) {
+            if (deadline != IIO_NEVER)
+                atomic_store(&rec->scheduled_ns, deadline); /* model: review_schedule */
+            return deadline;
+        }
+        if (s & IIO_ST_CANCEL)
+            return IIO_NEVER; /* interrupted already; a re-begin notifies */
+        /* model: review_fire */
+        int r = iio_request(rec, iio_st_incarnation(s), iio_st_generation(s),
+                            IIO_REASON_DEADLINE, 0);
+        if (r != 0)
+            return IIO_NEVER; /* sent (1), exited (-ESRCH) or refused */
+        /* That operation ended; look at whatever runs now. */
     }
-    if (iio_request(rec, incarnation, generation, IIO_REASON_DEADLINE, false,
-                    false) == 1 &&
-        portable)
-        return now_ns + RESEND_AFTER_NS;
-    return IIO_NEVER;
 }
 
 void iio_timer_sleep(uint64_t until_ns) {

@@ -1,13 +1,16 @@
 /*
  * Cancellation groups: threads join a group for the duration of their calls;
  * cancelling the group makes every member's call in flight return and every
- * later call fail (a sticky cancel on each member) until the group is reset.
- * A thread-per-connection server shuts down in one call.
+ * later call fail until the group is reset or the member leaves. A
+ * thread-per-connection server shuts down in one call.
  *
  * Membership changes and cancel/reset are serialised by the group's mutex,
  * so a thread that joins while the group is cancelled is cancelled too. The
  * mutex is never taken on a call's path: members only read their own state
- * word, as for any sticky cancel.
+ * word. A group's cancel is counted there (GROUPS), one per cancelled group
+ * the thread belongs to, apart from iio_cancel_sticky's bit: leaving or
+ * resetting one group undoes that group's cancel and nothing else. Nothing
+ * waits under the mutex: a request records, signals and returns.
  */
 #include "internal.h"
 
@@ -15,12 +18,21 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+struct member {
+    iio_thread_t thread;
+    bool counted; /* this group's cancel is counted in the member's GROUPS */
+};
+
 struct iio_group {
     pthread_mutex_t lock;
-    iio_thread_t *members;
+    struct member *members;
     size_t count, capacity;
     bool cancelled;
 };
+
+/* Groups the calling thread belongs to: GROUPS is 8 bits wide. */
+static __thread unsigned memberships;
+#define MAX_MEMBERSHIPS 255
 
 iio_group_t *iio_group_create(void) {
     iio_group_t *group = calloc(1, sizeof *group);
@@ -48,27 +60,50 @@ static int lock_for_caller(iio_group_t *group, iio_thread_t *self) {
     return 0;
 }
 
+/* Counts this group's cancel in the member's word (and interrupts it). */
+static int count_cancel(struct member *m) {
+    m->counted = true;
+    return iio_request(iio_record_of(m->thread),
+                       iio_handle_incarnation(m->thread), IIO_ANY_OPERATION,
+                       IIO_REASON_CANCEL, IIO_REQUEST_GROUP);
+}
+
+static void uncount_cancel(struct member *m) {
+    m->counted = false;
+    iio_ungroup(iio_record_of(m->thread), iio_handle_incarnation(m->thread));
+}
+
 int iio_group_join(iio_group_t *group) {
     iio_thread_t self;
     int err = lock_for_caller(group, &self);
     if (err < 0)
         return err;
+    int result = 0;
+    if (memberships == MAX_MEMBERSHIPS) {
+        result = -EMLINK;
+        goto out;
+    }
     if (group->count == group->capacity) {
         size_t capacity = group->capacity ? group->capacity * 2 : 16;
-        iio_thread_t *grown = realloc(group->members, capacity * sizeof *grown);
+        struct member *grown = realloc(group->members, capacity * sizeof *grown);
         if (!grown) {
-            pthread_mutex_unlock(&group->lock);
-            return -ENOMEM;
+            result = -ENOMEM;
+            goto out;
         }
         group->members = grown;
         group->capacity = capacity;
     }
-    group->members[group->count++] = self;
-    bool cancelled = group->cancelled;
-    if (cancelled)
-        iio_cancel_sticky(self);
+    struct member *m = &group->members[group->count++];
+    m->thread = self;
+    m->counted = false;
+    memberships++;
+    if (group->cancelled) {
+        count_cancel(m);
+        result = -ECANCELED;
+    }
+out:
     pthread_mutex_unlock(&group->lock);
-    return cancelled ? -ECANCELED : 0;
+    return result;
 }
 
 int iio_group_leave(iio_group_t *group) {
@@ -78,11 +113,13 @@ int iio_group_leave(iio_group_t *group) {
         return err;
     int result = -ENOENT;
     for (size_t i = 0; i < group->count; i++) {
-        if (group->members[i].record == self.record &&
-            group->members[i].incarnation == self.incarnation) {
-            group->members[i] = group->members[--group->count];
-            if (group->cancelled)
-                iio_clear_cancel(self); /* the group's cancel was sticky */
+        struct member *m = &group->members[i];
+        if (m->thread.record == self.record &&
+            m->thread.incarnation == self.incarnation) {
+            if (m->counted)
+                uncount_cancel(m);
+            *m = group->members[--group->count];
+            memberships--;
             result = 0;
             break;
         }
@@ -100,10 +137,11 @@ static int set_cancelled(iio_group_t *group, bool cancelled) {
     group->cancelled = cancelled;
     int in_flight = 0;
     for (size_t i = 0; i < group->count; i++) {
-        if (cancelled)
-            in_flight += iio_cancel_sticky(group->members[i]) == 1;
-        else
-            iio_clear_cancel(group->members[i]);
+        struct member *m = &group->members[i];
+        if (cancelled && !m->counted)
+            in_flight += count_cancel(m) == 1;
+        else if (!cancelled && m->counted)
+            uncount_cancel(m);
     }
     pthread_mutex_unlock(&group->lock);
     return in_flight;

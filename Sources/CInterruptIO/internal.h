@@ -3,6 +3,8 @@
 #define INTERRUPTIO_INTERNAL_H
 
 #include "interruptio.h"
+#include "state_bits.h"
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sched.h>
@@ -21,55 +23,107 @@
 #endif
 
 /*
- * The state word, one per thread, written by its owner and by cancellers.
+ * The state word, one per thread record. The Promela model of every
+ * transition below is Tests/Model/request_protocol.pml; each atomic step in
+ * the C code names its model step in a comment ("model: ...").
  *
  *   bit  0      IN_OP       the owner is inside an interruptible operation
  *   bit  1      CANCEL      a request is pending for the current operation;
- *                           the asm stub tests this bit (low byte, bit 1)
- *   bits 2-3    REASON      why: IIO_REASON_CANCEL, IIO_REASON_DEADLINE, or
- *                           IIO_REASON_RECHECK (the deadline source changed:
- *                           re-read it and go on)
- *   bit  4      HELD        another thread holds the record: a canceller
- *                           between its CAS and the end of tgkill, or a
- *                           deadline setter; the owner may not leave the
- *                           operation or exit while it is set, so the tid
- *                           and the incarnation stay what the holder saw
- *   bit  5      EXITED      the record is bound to no thread
- *   bit  6      STICKY      fail every operation until cleared
- *   bit  7      unused
- *   bits 8-23   INCARNATION bumped when the thread exits; a handle names it
- *   bits 24-63  GENERATION  bumped when an operation begins; a deadline
- *                           request names it
+ *                           the entry stubs test this bit (state_bits.h)
+ *   bits 2-3    REASON      the strongest request pending: RECHECK (1) <
+ *                           DEADLINE (2) < CANCEL (3); a stronger request
+ *                           upgrades a weaker one and is read at op end
+ *   bit  4      EXITED      the record is bound to no thread
+ *   bit  5      STICKY      iio_cancel_sticky: fail every operation until
+ *                           iio_clear_cancel
+ *   bit  6      CLEANUP     op end has slow work: a resend timer is armed
+ *                           (portable op) or the handler deferred our
+ *                           signal (PC-window op in a nested handler)
+ *   bit  7      PORTABLE    the current operation entered the kernel through
+ *                           the portable path (set at op begin)
+ *   bits 8-15   HOLDERS     how many other threads hold the record: a
+ *                           requester between its CAS and the end of its
+ *                           send, a deadline setter; the owner may not leave
+ *                           the operation or exit while any does, so the tid
+ *                           and the incarnation stay what each holder saw
+ *   bits 16-23  GROUPS      how many cancelled groups the thread belongs to;
+ *                           non-zero fails every operation like STICKY
+ *   bits 24-39  INCARNATION bumped when the thread exits; a handle names it.
+ *                           A record whose incarnation reaches the top is
+ *                           retired, never reused, so a handle never wraps
+ *   bits 40-63  GENERATION  bumped when an operation begins; a deadline
+ *                           request names it (and the target re-checks its
+ *                           deadline anyway, so a wrapped generation can cost
+ *                           a restart, never a wrong result)
  *
  * Invariants:
  * - Only the owner sets IN_OP or bumps GENERATION (op begin), and only the
- *   owner clears IN_OP, CANCEL and REASON (op end), never while HELD.
- * - A canceller sets CANCEL|REASON|HELD in one CAS that also checks
- *   IN_OP, the incarnation and, for a deadline, the generation; so a request
- *   never outlives the operation it names, and a signal is only ever sent
- *   to a thread that is inside that operation.
+ *   owner clears IN_OP, CANCEL, REASON, CLEANUP and PORTABLE (op end), never
+ *   while HOLDERS is non-zero.
+ * - A requester sets CANCEL|REASON and takes a hold in one CAS that also
+ *   checks IN_OP, the incarnation and, for a deadline, the generation; so a
+ *   request never outlives the operation it names, and a signal is only
+ *   ever sent to a thread that is inside that operation.
  */
 #define IIO_ST_IN_OP ((uint64_t)1 << 0)
-#define IIO_ST_CANCEL ((uint64_t)1 << 1)
+#define IIO_ST_CANCEL ((uint64_t)1 << IIO_ST_CANCEL_BIT)
 #define IIO_ST_REASON_SHIFT 2
 #define IIO_ST_REASON_MASK ((uint64_t)3 << IIO_ST_REASON_SHIFT)
-#define IIO_ST_HELD ((uint64_t)1 << 4)
-#define IIO_ST_EXITED ((uint64_t)1 << 5)
-#define IIO_ST_STICKY ((uint64_t)1 << 6)
-#define IIO_ST_INC_SHIFT 8
-#define IIO_ST_INC_MASK ((uint64_t)0xffff << IIO_ST_INC_SHIFT)
-#define IIO_ST_GEN_SHIFT 24
+#define IIO_ST_EXITED ((uint64_t)1 << 4)
+#define IIO_ST_STICKY ((uint64_t)1 << 5)
+#define IIO_ST_CLEANUP ((uint64_t)1 << 6)
+#define IIO_ST_PORTABLE ((uint64_t)1 << 7)
+#define IIO_ST_HOLDERS_SHIFT 8
+#define IIO_ST_HOLDERS_MASK ((uint64_t)0xff << IIO_ST_HOLDERS_SHIFT)
+#define IIO_ST_HOLD_ONE ((uint64_t)1 << IIO_ST_HOLDERS_SHIFT)
+#define IIO_ST_GROUPS_SHIFT 16
+#define IIO_ST_GROUPS_MASK ((uint64_t)0xff << IIO_ST_GROUPS_SHIFT)
+#define IIO_ST_GROUP_ONE ((uint64_t)1 << IIO_ST_GROUPS_SHIFT)
+#define IIO_ST_INC_SHIFT 24
+#define IIO_ST_INC_MAX ((uint64_t)0xffff)
+#define IIO_ST_INC_MASK (IIO_ST_INC_MAX << IIO_ST_INC_SHIFT)
+#define IIO_ST_GEN_SHIFT 40
 #define IIO_ST_GEN_ONE ((uint64_t)1 << IIO_ST_GEN_SHIFT)
+#define IIO_ST_GEN_MAX (UINT64_MAX >> IIO_ST_GEN_SHIFT)
 
-#define IIO_REASON_CANCEL 1
-#define IIO_REASON_DEADLINE 2
-#define IIO_REASON_RECHECK 3
+/* What op end clears. */
+#define IIO_ST_OP_BITS                                                       \
+    (IIO_ST_IN_OP | IIO_ST_CANCEL | IIO_ST_REASON_MASK | IIO_ST_CLEANUP |    \
+     IIO_ST_PORTABLE)
+/* Any of these makes an operation fail at once with -ECANCELED. */
+#define IIO_ST_CANCELLED_BITS (IIO_ST_STICKY | IIO_ST_GROUPS_MASK)
 
+_Static_assert(IIO_ST_CANCEL == 2 && IIO_ST_CANCEL_BIT < 8,
+               "the stubs test CANCEL in the word's low byte");
+
+enum iio_reason {
+    IIO_REASON_NONE = 0,
+    IIO_REASON_RECHECK = 1,  /* a deadline changed: re-read, go on or fail */
+    IIO_REASON_DEADLINE = 2, /* the timer saw the deadline pass */
+    IIO_REASON_CANCEL = 3,   /* iio_cancel and friends */
+};
+
+static inline uint64_t iio_st_reason(uint64_t s) {
+    return (s & IIO_ST_REASON_MASK) >> IIO_ST_REASON_SHIFT;
+}
 static inline uint64_t iio_st_incarnation(uint64_t s) {
     return (s & IIO_ST_INC_MASK) >> IIO_ST_INC_SHIFT;
 }
 static inline uint64_t iio_st_generation(uint64_t s) {
     return s >> IIO_ST_GEN_SHIFT;
+}
+static inline uint64_t iio_st_holders(uint64_t s) {
+    return (s & IIO_ST_HOLDERS_MASK) >> IIO_ST_HOLDERS_SHIFT;
+}
+static inline uint64_t iio_st_groups(uint64_t s) {
+    return (s & IIO_ST_GROUPS_MASK) >> IIO_ST_GROUPS_SHIFT;
+}
+/* The word after the owner's thread exits: op bits gone, next incarnation. */
+static inline uint64_t iio_st_exited(uint64_t s) {
+    uint64_t next = (iio_st_incarnation(s) + 1) & IIO_ST_INC_MAX;
+    return (s & ~(IIO_ST_OP_BITS | IIO_ST_INC_MASK | IIO_ST_GROUPS_MASK |
+                  IIO_ST_STICKY)) |
+           (next << IIO_ST_INC_SHIFT) | IIO_ST_EXITED;
 }
 
 struct iio_record {
@@ -77,30 +131,49 @@ struct iio_record {
     _Atomic int tid;              /* valid while not EXITED */
     uint32_t index;               /* position in the registry, never changes */
     struct iio_record *next_free; /* under the registry lock */
-    /* The thread's deadline (IIO_NEVER for none); see deadline.c. */
-    _Atomic uint64_t deadline_ns;
-    /* When the timer thread will next look at this record (IIO_NEVER: it
-     * will not). Written only by the timer thread. */
-    _Atomic uint64_t filed_ns;
+    /* The thread's own deadline (iio_deadline_set / iio_deadline_set_for);
+     * IIO_NEVER for none. */
+    _Atomic uint64_t thread_deadline_ns;
+    /* The deadline of the operation in flight: the tightest of the thread's,
+     * the call's and the deadline source's, as its start computed it. Read
+     * by the timer thread; see deadline.c. */
+    _Atomic uint64_t op_deadline_ns;
+    /* When the timer thread will next look at this record (IIO_NEVER: not
+     * until notified). Written only by the timer thread. */
+    _Atomic uint64_t scheduled_ns;
     struct iio_record *_Atomic next_queued; /* the timer's notify stack */
     _Atomic int queued;
-    /* Owner-only: where each operation start reads its deadline from
-     * (NULL: deadline_ns as set). Never dereferenced by another thread. */
-    const _Atomic uint64_t *deadline_source;
+    /* Kernel id of the timer that re-sends a request to a portable
+     * operation (-1: none yet). Made by the first requester that needs it,
+     * deleted when the thread exits. */
+    _Atomic int resend_timer;
 };
 _Static_assert(sizeof(struct iio_record) <= 64, "one cache line a record");
 
 /* signal.c */
 extern _Atomic int iio_signo;        /* 0 until initialised */
 extern _Atomic int iio_mode;         /* IIO_ENTRY_* */
-extern _Atomic int iio_cached_pid;   /* updated in the fork child */
 int iio_ensure_init(void);
+/* The value our signals carry (si_value), so the handler tells the
+ * library's own signals, stale ones included, from anyone else's. */
+void *iio_signal_cookie(void);
+/* Sends our signal to the record's thread; 0 or a negative errno. */
+int iio_send_signal(struct iio_record *rec);
+void iio_signal_fork_prepare(void);
+void iio_signal_fork_parent(void);
+void iio_signal_fork_child(void);
 
 /* thread.c */
 extern __thread struct iio_record *iio_tls_record
     __attribute__((tls_model("initial-exec")));
+/* Set by the handler when it deferred our signal; op end unblocks it. */
+extern __thread int iio_tls_signal_deferred
+    __attribute__((tls_model("initial-exec")));
 int iio_bind_slow(struct iio_record **out);
 struct iio_record *iio_record_at(uint32_t index);
+void iio_registry_fork_prepare(void);
+void iio_registry_fork_parent(void);
+void iio_registry_fork_child(void);
 
 /* One step of waiting for a holder to let go of the record. */
 static inline void iio_relax(unsigned *spins) {
@@ -119,9 +192,18 @@ static inline struct iio_record *iio_record_of(iio_thread_t t) {
     return (struct iio_record *)t.record;
 }
 
-/* The handle's incarnation as the state word holds it. */
+/* The handle's incarnation as the state word holds it, or UINT64_MAX for
+ * one that no state word can hold (never matches). */
 static inline uint64_t iio_handle_incarnation(iio_thread_t t) {
-    return t.incarnation & (IIO_ST_INC_MASK >> IIO_ST_INC_SHIFT);
+    return t.incarnation <= IIO_ST_INC_MAX ? t.incarnation : UINT64_MAX;
+}
+
+/* The packed handle: valid bit, incarnation, record index. */
+#define IIO_PACKED_VALID ((uint64_t)1 << 63)
+#define IIO_PACKED_INC_SHIFT 32
+static inline uint64_t iio_pack(uint32_t index, uint64_t incarnation) {
+    return IIO_PACKED_VALID |
+           ((incarnation & IIO_ST_INC_MAX) << IIO_PACKED_INC_SHIFT) | index;
 }
 
 /* The calling thread's record, registering the thread on first use; NULL
@@ -136,27 +218,47 @@ static inline struct iio_record *iio_current_record(int *error) {
     return rec;
 }
 
+/* cancel.c: requests. */
+#define IIO_ANY_OPERATION UINT64_MAX
+enum iio_request_flags {
+    IIO_REQUEST_STICKY = 1,      /* also fail later operations (STICKY) */
+    IIO_REQUEST_GROUP = 2,       /* a group's cancel: GROUPS + 1 */
+};
 /*
- * cancel.c: sends a request; gen_or_any == UINT64_MAX matches any op. In the
- * portable entry mode, wait_for_ack makes the caller re-send until the
- * target leaves the operation; the timer thread passes false and re-sends
- * from its wheel instead (iio_resend).
+ * Records a request for the operation `generation` (IIO_ANY_OPERATION: the
+ * one in flight, whatever it is) of the thread that `incarnation` names,
+ * and interrupts it. 1: an operation was in flight and will end or re-check
+ * (or it had already been asked: a weaker reason is upgraded); 0: none was;
+ * -ESRCH: exited; -EAGAIN: recorded, but the kernel refused the signal.
  */
 int iio_request(struct iio_record *rec, uint64_t incarnation,
-                uint64_t gen_or_any, int reason, bool sticky,
-                bool wait_for_ack);
-bool iio_resend(struct iio_record *rec, uint64_t incarnation,
-                uint64_t generation);
-/* Holds a live record (HELD) so its owner cannot exit; false if exited. */
+                uint64_t generation, enum iio_reason reason, unsigned flags);
+/* Undoes one IIO_REQUEST_GROUP; -ESRCH when the thread is gone. */
+int iio_ungroup(struct iio_record *rec, uint64_t incarnation);
+/* Holds a live record so its owner cannot exit; false if exited. */
 bool iio_hold(struct iio_record *rec, uint64_t incarnation);
 void iio_release(struct iio_record *rec);
+/* Op end's slow work (CLEANUP): disarm the resend timer, unblock a
+ * deferred signal. */
+void iio_op_cleanup(struct iio_record *rec);
+/* At thread exit: the resend timer goes. */
+void iio_resend_timer_delete(struct iio_record *rec);
 
 /* syscall.c */
 long iio_error_for(uint64_t state);
 
-/* deadline.c: tells the timer thread about a deadline earlier than filed. */
+/* deadline.c */
+/* The calling thread's deadline sources, owner-only (thread-local). */
+extern __thread uint64_t iio_tls_call_deadline
+    __attribute__((tls_model("initial-exec")));
+extern __thread const _Atomic uint64_t *iio_tls_deadline_source
+    __attribute__((tls_model("initial-exec")));
+/* The tightest deadline that applies to the caller's next operation,
+ * read after its op-begin CAS. */
+uint64_t iio_effective_deadline(struct iio_record *rec);
+/* Tells the timer thread about a deadline earlier than it has scheduled. */
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns);
-void iio_timer_after_fork(void);
+void iio_timer_fork_child(void);
 /* Whether deadline_ns has passed, reading the precise clock only when the
  * coarse one cannot tell. */
 bool iio_deadline_passed(uint64_t deadline_ns);

@@ -6,11 +6,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 _Atomic int iio_signo = 0;
-_Atomic int iio_cached_pid = 0;
 #if defined(IIO_HAVE_PC_WINDOW)
 _Atomic int iio_mode = IIO_ENTRY_PC_WINDOW;
 #else
@@ -20,7 +20,46 @@ _Atomic int iio_mode = IIO_ENTRY_PORTABLE;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Written once under init_lock before our handler is installed. */
 static struct sigaction previous_action;
+/* Set when a SA_RESETHAND previous handler has had its one call. */
+static _Atomic int previous_spent;
+static uid_t our_uid;
 static void handler(int sig, siginfo_t *info, void *context);
+
+/* Its address is the value our signals carry: unique to the process. */
+static const char cookie_anchor;
+void *iio_signal_cookie(void) { return (void *)&cookie_anchor; }
+
+/* Ours: sent by iio_send_signal (SI_QUEUE) or by a resend timer (SI_TIMER)
+ * with our cookie. Anything else is someone else's and passed on. */
+static bool is_our_signal(const siginfo_t *info) {
+    return (info->si_code == SI_QUEUE || info->si_code == SI_TIMER) &&
+           info->si_value.sival_ptr == (void *)&cookie_anchor;
+}
+
+int iio_send_signal(struct iio_record *rec) {
+    int signo = atomic_load_explicit(&iio_signo, memory_order_relaxed);
+    int pid = (int)getpid(); /* not cached: right after _Fork() and clone */
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = signo;
+    info.si_code = SI_QUEUE;
+    info.si_pid = pid;
+    info.si_uid = our_uid;
+    info.si_value.sival_ptr = (void *)&cookie_anchor;
+    int tid = atomic_load_explicit(&rec->tid, memory_order_relaxed);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, signo, &info) == 0)
+            return 0;
+        if (errno != EAGAIN)
+            return -errno;
+        sched_yield(); /* the real-time signal queue is full: let it drain */
+    }
+    return -EAGAIN;
+}
+
+void iio_signal_fork_prepare(void) { pthread_mutex_lock(&init_lock); }
+void iio_signal_fork_parent(void) { pthread_mutex_unlock(&init_lock); }
+void iio_signal_fork_child(void) { pthread_mutex_unlock(&init_lock); }
 
 static bool signal_allowed(int signo) {
     if (signo == SIGUSR1 || signo == SIGUSR2)
@@ -36,10 +75,6 @@ static bool is_real_handler(const struct sigaction *sa) {
 
 static bool is_ours(const struct sigaction *sa) {
     return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == handler;
-}
-
-static void after_fork_in_child(void) {
-    atomic_store(&iio_cached_pid, (int)getpid());
 }
 
 static int signal_from_environment(void) {
@@ -92,15 +127,10 @@ int iio_init(int signo, unsigned flags) {
     ours.sa_sigaction = handler;
     ours.sa_flags = SA_SIGINFO | SA_ONSTACK; /* no SA_RESTART: the point */
     sigemptyset(&ours.sa_mask);
-    atomic_store(&iio_cached_pid, (int)getpid());
+    our_uid = getuid();
     if (sigaction(signo, &ours, NULL) != 0) {
         result = -errno;
         goto out;
-    }
-    static bool atfork_registered;
-    if (!atfork_registered) {
-        pthread_atfork(NULL, NULL, after_fork_in_child);
-        atfork_registered = true;
     }
     mode_from_environment();
     atomic_store(&iio_signo, signo);
@@ -152,14 +182,36 @@ int iio_pc_window_available(void) {
 #endif
 }
 
+/*
+ * Someone else's signal goes to the handler that was there before ours, as
+ * the kernel would have run it: its sa_mask blocked (and the signal itself,
+ * unless SA_NODEFER) while it runs. SA_RESETHAND: it runs once; after that
+ * foreign signals are dropped, since restoring the default action would
+ * let the library's own late signals kill the process.
+ */
 static void pass_on(int sig, siginfo_t *info, void *context) {
     const struct sigaction *prev = &previous_action;
     if (!is_real_handler(prev))
-        return; /* default or ignore: a stray copy of our signal is dropped */
+        return; /* default or ignore */
+    if ((prev->sa_flags & SA_RESETHAND) &&
+        atomic_exchange(&previous_spent, 1) != 0)
+        return;
+    sigset_t during, before;
+    pthread_sigmask(SIG_BLOCK, NULL, &before);
+    during = before;
+    for (int s = 1; s < NSIG; s++)
+        if (sigismember(&prev->sa_mask, s) == 1)
+            sigaddset(&during, s);
+    if (prev->sa_flags & SA_NODEFER)
+        sigdelset(&during, sig);
+    else
+        sigaddset(&during, sig);
+    pthread_sigmask(SIG_SETMASK, &during, NULL);
     if (prev->sa_flags & SA_SIGINFO)
         prev->sa_sigaction(sig, info, context);
     else
         prev->sa_handler(sig);
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
 }
 
 #if defined(IIO_HAVE_PC_WINDOW)
@@ -171,34 +223,60 @@ static uintptr_t *saved_pc(void *context) {
     return (uintptr_t *)&uc->uc_mcontext.pc;
 #endif
 }
+
+/*
+ * A PC-window operation interrupted outside the window: either the check
+ * is still ahead (it will see CANCEL) or the call is over, unless this
+ * handler runs nested inside an application handler that interrupted the
+ * window and will, on return, let the kernel restart the call at the
+ * syscall instruction, past the check (SA_RESTART). As musl does: block our
+ * signal in the interrupted context and send it again. It arrives when
+ * that context's mask is restored, i.e. when the application handler
+ * returns, with the PC back inside the window; op end unblocks it
+ * otherwise, and the late copy is then dropped as stale.
+ */
+static void defer_to_interrupted_context(struct iio_record *rec, int sig,
+                                         void *context) {
+    ucontext_t *uc = context;
+    sigaddset(&uc->uc_sigmask, sig);
+    iio_tls_signal_deferred = 1;
+    atomic_fetch_or(&rec->state, IIO_ST_CLEANUP); /* model: defer */
+    iio_send_signal(rec);
+}
 #endif
 
 /*
  * Async-signal-safe: reads one thread-local pointer (initial-exec TLS, set
  * before the signal is unblocked) and one atomic word, may rewrite the saved
- * PC, and restores errno. No locks, no allocation.
+ * PC or mask, may send a signal to its own thread; restores errno. No locks,
+ * no allocation. Our own signals never reach a chained handler, stale ones
+ * included.
  */
 static void handler(int sig, siginfo_t *info, void *context) {
     int saved_errno = errno;
+    if (!is_our_signal(info)) {
+        pass_on(sig, info, context);
+        errno = saved_errno;
+        return;
+    }
     struct iio_record *rec = iio_tls_record;
     uint64_t state = rec ? atomic_load_explicit(&rec->state,
                                                 memory_order_acquire)
                          : 0;
     bool request_pending = (state & (IIO_ST_IN_OP | IIO_ST_CANCEL)) ==
                            (IIO_ST_IN_OP | IIO_ST_CANCEL);
-    bool from_us = info->si_code == SI_TKILL &&
-                   info->si_pid == atomic_load_explicit(&iio_cached_pid,
-                                                        memory_order_relaxed);
-    if (!from_us || !request_pending) {
-        pass_on(sig, info, context);
-        errno = saved_errno;
-        return;
-    }
+    /* A portable operation needs nothing here: the interrupted syscall
+     * returns EINTR, and the resend timer covers the entry gap. */
 #if defined(IIO_HAVE_PC_WINDOW)
-    uintptr_t *pc = saved_pc(context);
-    if (*pc >= (uintptr_t)iio_cp_begin && *pc < (uintptr_t)iio_cp_end)
-        *pc = (uintptr_t)iio_cp_cancel;
+    if (request_pending && !(state & IIO_ST_PORTABLE)) {
+        uintptr_t *pc = saved_pc(context);
+        if (*pc >= (uintptr_t)iio_cp_begin && *pc < (uintptr_t)iio_cp_end)
+            *pc = (uintptr_t)iio_cp_cancel; /* model: redirect */
+        else
+            defer_to_interrupted_context(rec, sig, context);
+    }
 #else
+    (void)request_pending;
     (void)context;
 #endif
     errno = saved_errno;

@@ -12,43 +12,56 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Whether a foreign EINTR is retried inside the operation, or handed back
+ * (for calls whose arguments must be recomputed first: poll's timeout). */
+enum eintr_policy { RETRY_EINTR, RETURN_EINTR };
+
 static long portable_syscall(const _Atomic uint64_t *state, long nr, long a,
                              long b, long c, long d, long e, long f) {
+    /* model: portable_check */
     if (atomic_load_explicit(state, memory_order_acquire) & IIO_ST_CANCEL)
         return -ECANCELED;
-    /* The gap the PC window closes is here; cancel.c re-sends to cover it. */
-    long r = syscall(nr, a, b, c, d, e, f);
+    /* The gap the PC window closes is here; a request to a portable
+     * operation arms a resend timer to cover it (cancel.c). */
+    long r = syscall(nr, a, b, c, d, e, f); /* model: portable_syscall */
     return r == -1 ? -errno : r;
 }
 
-static inline long enter(struct iio_record *rec, long nr, long a, long b,
-                         long c, long d, long e, long f) {
+static inline long enter(struct iio_record *rec, bool portable, long nr,
+                         long a, long b, long c, long d, long e, long f) {
 #if defined(IIO_HAVE_PC_WINDOW)
-    if (__builtin_expect(atomic_load_explicit(&iio_mode, memory_order_relaxed) ==
-                             IIO_ENTRY_PC_WINDOW,
-                         1))
+    if (__builtin_expect(!portable, 1))
         return iio_cp_syscall(&rec->state, nr, a, b, c, d, e, f);
+#else
+    (void)portable;
 #endif
     return portable_syscall(&rec->state, nr, a, b, c, d, e, f);
 }
 
 long iio_error_for(uint64_t state) {
-    uint64_t reason = (state & IIO_ST_REASON_MASK) >> IIO_ST_REASON_SHIFT;
-    return reason == IIO_REASON_DEADLINE ? -ETIMEDOUT : -ECANCELED;
+    return iio_st_reason(state) == IIO_REASON_DEADLINE ? -ETIMEDOUT
+                                                       : -ECANCELED;
 }
 
-static void op_end(struct iio_record *rec);
-static long uninterruptible_call(long nr, long a, long b, long c, long d,
-                                 long e, long f);
+static uint64_t op_end(struct iio_record *rec);
+static long uninterruptible_call(enum eintr_policy policy, long nr, long a,
+                                 long b, long c, long d, long e, long f);
 
 /*
  * Begins an operation on the calling thread. Returns the record, or NULL
- * with *error set: registration failed, or a sticky cancel is in force, or
- * the thread is already inside an operation (a signal handler of the
- * application calling us re-entrantly: that inner call runs uninterruptibly
- * rather than corrupting the outer one's state).
+ * with *error set: registration failed, a sticky or group cancel is in
+ * force, the deadline has passed, or (error 0) the thread is already inside
+ * an operation: a signal handler of the application calling us re-entrantly,
+ * whose call runs uninterruptibly rather than corrupting the outer one's
+ * state.
+ *
+ * The deadline: the call's is stored before the CAS (free: the CAS orders
+ * it); the thread's and the source's are read after it, since their setters
+ * store first and then look for an operation in flight; a tighter one found
+ * there is stored seq_cst. Either store then precedes the load of
+ * scheduled_ns: the handshake in deadline.c.
  */
-static struct iio_record *op_begin(long *error) {
+static struct iio_record *op_begin(long *error, bool *portable) {
     int err;
     struct iio_record *rec = iio_current_record(&err);
     if (__builtin_expect(rec == NULL, 0)) {
@@ -56,111 +69,149 @@ static struct iio_record *op_begin(long *error) {
         return NULL;
     }
     uint64_t s = atomic_load_explicit(&rec->state, memory_order_relaxed);
+    if (__builtin_expect(s & (IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS), 0)) {
+        *error = (s & IIO_ST_CANCELLED_BITS) ? -ECANCELED : 0;
+        return NULL;
+    }
+    uint64_t deadline = iio_tls_call_deadline;
+    if (atomic_load_explicit(&rec->op_deadline_ns, memory_order_relaxed) !=
+        deadline)
+        atomic_store_explicit(&rec->op_deadline_ns, deadline,
+                              memory_order_relaxed);
+    *portable = atomic_load_explicit(&iio_mode, memory_order_relaxed) ==
+                IIO_ENTRY_PORTABLE;
+    uint64_t entry = *portable ? IIO_ST_PORTABLE : 0;
     do {
-        if (s & (IIO_ST_IN_OP | IIO_ST_STICKY)) {
-            *error = (s & IIO_ST_STICKY) ? -ECANCELED : 0;
+        if (s & (IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS)) {
+            *error = (s & IIO_ST_CANCELLED_BITS) ? -ECANCELED : 0;
             return NULL;
         }
+        /* model: op_begin */
     } while (!atomic_compare_exchange_weak_explicit(
-        &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP,
+        &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP | entry,
         memory_order_seq_cst, memory_order_relaxed));
-    uint64_t deadline;
-    if (rec->deadline_source) {
-        /* Read after the CAS: a setter that saw us outside the operation
-         * stored the word before our CAS (see DeadlineDescriptor). This
-         * store comes after the CAS, so it must itself be seq_cst for the
-         * handshake with the timer thread below. */
-        deadline = atomic_load(rec->deadline_source);
-        atomic_store(&rec->deadline_ns, deadline);
-    } else {
-        deadline = atomic_load_explicit(&rec->deadline_ns,
-                                        memory_order_relaxed);
-#if !defined(__x86_64__) && !defined(__aarch64__)
-        /* x86-64's locked CAS and AArch64's release/acquire pair keep the
-         * earlier deadline store before the filed_ns load below; C11 alone
-         * does not promise it for a relaxed store, so elsewhere, fence. */
-        atomic_thread_fence(memory_order_seq_cst);
-#endif
+    uint64_t tighter = iio_effective_deadline(rec);
+    if (__builtin_expect(tighter < deadline, 0)) {
+        deadline = tighter;
+        atomic_store(&rec->op_deadline_ns, deadline); /* model: op_lower */
     }
+#if !defined(__x86_64__) && !defined(__aarch64__)
+    else {
+        /* x86-64's locked CAS and AArch64's acquire/release pair keep the
+         * earlier store before the scheduled_ns load below; C11 alone does
+         * not promise it for a relaxed store, so elsewhere, fence. */
+        atomic_thread_fence(memory_order_seq_cst);
+    }
+#endif
     if (__builtin_expect(deadline != IIO_NEVER, 0)) {
         if (iio_deadline_passed(deadline)) {
             op_end(rec);
             *error = -ETIMEDOUT;
             return NULL;
         }
-        /* Our deadline store is ordered before this load (the CAS above, or
-         * the seq_cst store); see the handshake in deadline.c. */
-        if (deadline < atomic_load(&rec->filed_ns))
+        /* model: op_notify */
+        if (deadline < atomic_load(&rec->scheduled_ns))
             iio_timer_notify(rec, deadline);
     }
     return rec;
 }
 
-static void op_end(struct iio_record *rec) {
+/* Ends the operation once no holder is left; returns the word as it was
+ * just before, so the caller reads the final reason (upgrades included). */
+static uint64_t op_end(struct iio_record *rec) {
     uint64_t s = atomic_load_explicit(&rec->state, memory_order_relaxed);
     for (unsigned spins = 0;;) {
-        if (s & IIO_ST_HELD) {
+        if (iio_st_holders(s) != 0) {
             iio_relax(&spins);
             s = atomic_load_explicit(&rec->state, memory_order_relaxed);
             continue;
         }
+        /* model: op_end */
         if (atomic_compare_exchange_weak_explicit(
-                &rec->state, &s,
-                s & ~(IIO_ST_IN_OP | IIO_ST_CANCEL | IIO_ST_REASON_MASK),
-                memory_order_release, memory_order_relaxed))
-            return;
+                &rec->state, &s, s & ~IIO_ST_OP_BITS, memory_order_acq_rel,
+                memory_order_relaxed))
+            break;
+    }
+    if (__builtin_expect(s & IIO_ST_CLEANUP, 0))
+        iio_op_cleanup(rec);
+    return s;
+}
+
+/* What an interrupted operation reports, from the word op end cleared:
+ * -ECANCELED, -ETIMEDOUT, or 0 to go on (a re-check, or a deadline
+ * request whose deadline has since moved later). */
+static long outcome_of(struct iio_record *rec, uint64_t final) {
+    switch (iio_st_reason(final)) {
+    case IIO_REASON_CANCEL:
+        return -ECANCELED;
+    case IIO_REASON_DEADLINE:
+        return iio_deadline_passed(iio_effective_deadline(rec)) ? -ETIMEDOUT
+                                                                : 0;
+    default:
+        return 0;
     }
 }
 
 /*
- * Inside an operation: the call, retried across EINTRs that are not ours.
- * A RECHECK request ends the operation and begins a new one, which reads
- * the deadline source again (and may fail at once if it has passed).
- * Returns with the operation ended.
+ * Inside an operation: the call, retried across EINTRs that are not ours
+ * (or handed back, RETURN_EINTR). A request that says "go on" ends the
+ * operation and begins a new one, which reads the deadlines again (and
+ * fails at once if one has passed). Returns with the operation ended.
  */
-static long op_call_and_end(struct iio_record *rec, long nr, long a, long b,
+static long op_call_and_end(struct iio_record *rec, bool portable,
+                            enum eintr_policy policy, long nr, long a, long b,
                             long c, long d, long e, long f) {
     for (;;) {
-        long r = enter(rec, nr, a, b, c, d, e, f);
+        long r = enter(rec, portable, nr, a, b, c, d, e, f);
         if (__builtin_expect(r != -EINTR && r != -ECANCELED, 1)) {
             op_end(rec);
             return r;
         }
         uint64_t s = atomic_load_explicit(&rec->state, memory_order_acquire);
         if (!(s & IIO_ST_CANCEL)) {
-            if (r == -EINTR)
+            if (r == -EINTR && policy == RETRY_EINTR)
                 continue;
             op_end(rec);
-            return r;
+            return r; /* the kernel's own ECANCELED, or EINTR handed back */
         }
-        uint64_t reason = (s & IIO_ST_REASON_MASK) >> IIO_ST_REASON_SHIFT;
-        op_end(rec);
-        if (reason != IIO_REASON_RECHECK)
-            return iio_error_for(s);
+        long outcome = outcome_of(rec, op_end(rec));
+        if (outcome != 0)
+            return outcome;
+        if (policy == RETURN_EINTR)
+            return -EINTR;
         long error;
-        if (op_begin(&error) == NULL)
-            return error ? error : uninterruptible_call(nr, a, b, c, d, e, f);
+        rec = op_begin(&error, &portable);
+        if (rec == NULL)
+            return error ? error
+                         : uninterruptible_call(policy, nr, a, b, c, d, e, f);
     }
 }
 
-static long uninterruptible_call(long nr, long a, long b, long c, long d,
-                                 long e, long f) {
+static long uninterruptible_call(enum eintr_policy policy, long nr, long a,
+                                 long b, long c, long d, long e, long f) {
     for (;;) {
         long r = syscall(nr, a, b, c, d, e, f);
         if (r != -1)
             return r;
-        if (errno != EINTR)
+        if (errno != EINTR || policy == RETURN_EINTR)
             return -errno;
     }
 }
 
+static long interruptible_with(enum eintr_policy policy, long nr, long a,
+                               long b, long c, long d, long e, long f) {
+    long error;
+    bool portable;
+    struct iio_record *rec = op_begin(&error, &portable);
+    if (__builtin_expect(rec == NULL, 0))
+        return error ? error
+                     : uninterruptible_call(policy, nr, a, b, c, d, e, f);
+    return op_call_and_end(rec, portable, policy, nr, a, b, c, d, e, f);
+}
+
 static long interruptible(long nr, long a, long b, long c, long d, long e,
                           long f) {
-    long error;
-    struct iio_record *rec = op_begin(&error);
-    if (__builtin_expect(rec == NULL, 0))
-        return error ? error : uninterruptible_call(nr, a, b, c, d, e, f);
-    return op_call_and_end(rec, nr, a, b, c, d, e, f);
+    return interruptible_with(RETRY_EINTR, nr, a, b, c, d, e, f);
 }
 
 #define L(x) ((long)(x))
@@ -226,20 +277,35 @@ int iio_openat(int dirfd, const char *path, int flags, mode_t mode) {
 }
 
 /*
- * ppoll writes the time left back into the timespec when it is interrupted,
- * so a retried foreign EINTR continues toward the original end time.
+ * poll keeps its original end time: a foreign EINTR (or a re-check) comes
+ * back here and the time left is recomputed from the clock, so time spent
+ * in signal handlers counts (ppoll's own write-back excludes it).
  */
 int iio_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms) {
-    struct timespec left, *timeout = NULL;
-    if (timeout_ms >= 0) {
-        left.tv_sec = timeout_ms / 1000;
-        left.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-        timeout = &left;
+    uint64_t end = IIO_NEVER;
+    if (timeout_ms >= 0)
+        end = iio_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        struct timespec left, *timeout = NULL;
+        if (end != IIO_NEVER) {
+            uint64_t now = iio_now_ns();
+            uint64_t remaining = end > now ? end - now : 0;
+            left.tv_sec = (time_t)(remaining / 1000000000u);
+            left.tv_nsec = (long)(remaining % 1000000000u);
+            timeout = &left;
+        }
+        long r = interruptible_with(RETURN_EINTR, SYS_ppoll, L(fds), L(nfds),
+                                    L(timeout), 0, KERNEL_SIGSET_BYTES, 0);
+        if (r != -EINTR)
+            return (int)r;
     }
-    return (int)interruptible(SYS_ppoll, L(fds), L(nfds), L(timeout), 0,
-                              KERNEL_SIGSET_BYTES, 0);
 }
 
+/*
+ * The outcome of a connect in progress. An unconnected socket with no
+ * attempt polls writable with SO_ERROR 0, so getpeername confirms: a
+ * socket on which connect never ran reports -ENOTCONN, never 0.
+ */
 int iio_connect_finish(int fd) {
     struct pollfd pfd = {.fd = fd, .events = POLLOUT};
     int r = iio_poll(&pfd, 1, -1);
@@ -249,36 +315,51 @@ int iio_connect_finish(int fd) {
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         return -errno;
-    return -err;
+    if (err != 0)
+        return -err;
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof peer;
+    if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0)
+        return -errno;
+    return 0;
 }
 
 /*
  * connect cannot simply be retried after EINTR (the retry says EALREADY), so
- * the operation runs by hand: a foreign EINTR switches to waiting for the
- * attempt's outcome.
+ * the operation runs by hand. Interrupted inside the kernel by a foreign
+ * signal or a re-check: the attempt goes on, and its outcome is collected
+ * with iio_connect_finish (interruptible, under the same deadlines).
+ * Stopped before the kernel (the stub's or the portable check) by a
+ * re-check: connect has not run, so it runs now.
  */
 int iio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen) {
-    long error;
-    struct iio_record *rec = op_begin(&error);
-    if (rec == NULL) {
-        if (error)
-            return (int)error;
-        long r = syscall(SYS_connect, fd, addr, addrlen);
-        if (r == 0)
-            return 0;
-        return errno == EINTR ? iio_connect_finish(fd) : -errno;
-    }
-    long r = enter(rec, SYS_connect, fd, L(addr), L(addrlen), 0, 0, 0);
-    bool interrupted_by_someone_else = false;
-    if (r == -EINTR || r == -ECANCELED) {
+    for (;;) {
+        long error;
+        bool portable;
+        struct iio_record *rec = op_begin(&error, &portable);
+        if (rec == NULL) {
+            if (error)
+                return (int)error;
+            long r = syscall(SYS_connect, fd, addr, addrlen);
+            if (r == 0)
+                return 0;
+            return errno == EINTR ? iio_connect_finish(fd) : -errno;
+        }
+        long r = enter(rec, portable, SYS_connect, fd, L(addr), L(addrlen), 0,
+                       0, 0);
+        if (r != -EINTR && r != -ECANCELED) {
+            op_end(rec);
+            return (int)r;
+        }
         uint64_t s = atomic_load(&rec->state);
-        bool recheck = (s & IIO_ST_REASON_MASK) ==
-                       ((uint64_t)IIO_REASON_RECHECK << IIO_ST_REASON_SHIFT);
-        if ((s & IIO_ST_CANCEL) && !recheck)
-            r = iio_error_for(s);
-        else
-            interrupted_by_someone_else = r == -EINTR || recheck;
+        if (!(s & IIO_ST_CANCEL)) {
+            op_end(rec);
+            return r == -EINTR ? iio_connect_finish(fd) : (int)r;
+        }
+        long outcome = outcome_of(rec, op_end(rec));
+        if (outcome != 0)
+            return (int)outcome;
+        if (r == -EINTR)
+            return iio_connect_finish(fd);
     }
-    op_end(rec);
-    return interrupted_by_someone_else ? iio_connect_finish(fd) : (int)r;
 }

@@ -10,6 +10,7 @@
 #if defined(__aarch64__) && !defined(IIO_NO_PC_WINDOW) && \
     !defined(__SANITIZE_THREAD__)
 #include <asm/errno.h>
+#include "state_bits.h"
 
 	.text
 	.globl iio_cp_syscall
@@ -28,7 +29,7 @@ iio_cp_syscall:
 	mov x5,x7
 iio_cp_begin:
 	ldrb w10,[x9]
-	tbnz w10,#1,iio_cp_cancel	/* IIO_ST_CANCEL */
+	tbnz w10,#IIO_ST_CANCEL_BIT,iio_cp_cancel
 	svc #0
 iio_cp_end:
 	ret

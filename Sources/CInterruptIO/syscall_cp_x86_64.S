@@ -18,6 +18,7 @@
 #if defined(__x86_64__) && !defined(IIO_NO_PC_WINDOW) && \
     !defined(__SANITIZE_THREAD__)
 #include <asm/errno.h>
+#include "state_bits.h"
 
 	.text
 	.globl iio_cp_syscall
@@ -35,7 +36,7 @@ iio_cp_syscall:
 	mov 8(%rsp),%r8
 	mov 16(%rsp),%r9
 iio_cp_begin:
-	testb $2,(%r11)		/* IIO_ST_CANCEL */
+	testb $(1 << IIO_ST_CANCEL_BIT),(%r11)
 	jnz iio_cp_cancel
 	syscall
 iio_cp_end:

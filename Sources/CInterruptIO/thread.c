@@ -3,7 +3,8 @@
  * call and is never freed: a canceller may hold its address at any time.
  * When the thread exits the record is marked EXITED, its incarnation is
  * bumped (so old handles see -ESRCH) and it goes on a free list for the next
- * new thread.
+ * new thread, unless its incarnation has reached the top: then it is
+ * retired for good, so that no handle ever names a later thread.
  */
 #include "internal.h"
 
@@ -18,9 +19,10 @@
 
 __thread struct iio_record *iio_tls_record
     __attribute__((tls_model("initial-exec")));
+__thread int iio_tls_signal_deferred __attribute__((tls_model("initial-exec")));
 
 #define CHUNK_RECORDS 256
-#define MAX_CHUNKS 512
+#define MAX_CHUNKS 4096 /* about a million threads alive at once */
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct iio_record *_Atomic chunks[MAX_CHUNKS];
@@ -30,13 +32,17 @@ static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 static void on_thread_exit(void *value);
-static void registry_prepare(void);
-static void registry_parent(void);
-static void registry_child(void);
 
 static void make_exit_key(void) {
     pthread_key_create(&exit_key, on_thread_exit);
-    pthread_atfork(registry_prepare, registry_parent, registry_child);
+}
+
+/* A record whose incarnation is spent is never handed out again. */
+static void put_free(struct iio_record *rec) {
+    if (iio_st_incarnation(atomic_load(&rec->state)) == IIO_ST_INC_MAX)
+        return; /* retired */
+    rec->next_free = free_records;
+    free_records = rec;
 }
 
 static struct iio_record *take_record(void) {
@@ -55,8 +61,10 @@ static struct iio_record *take_record(void) {
                 for (uint32_t i = 0; i < CHUNK_RECORDS; i++) {
                     block[i].index = chunk * CHUNK_RECORDS + i;
                     atomic_init(&block[i].state, IIO_ST_EXITED);
-                    atomic_init(&block[i].deadline_ns, IIO_NEVER);
-                    atomic_init(&block[i].filed_ns, IIO_NEVER);
+                    atomic_init(&block[i].thread_deadline_ns, IIO_NEVER);
+                    atomic_init(&block[i].op_deadline_ns, IIO_NEVER);
+                    atomic_init(&block[i].scheduled_ns, IIO_NEVER);
+                    atomic_init(&block[i].resend_timer, -1);
                 }
                 atomic_store(&chunks[chunk], block);
             }
@@ -73,36 +81,33 @@ static struct iio_record *take_record(void) {
 /*
  * After fork only the calling thread exists in the child: every other bound
  * record is retired (new incarnation, so old handles report -ESRCH and a
- * reused tid is never signalled) and the free list is rebuilt.
+ * reused tid is never signalled), no holder of any record is left, no
+ * resend timer exists (timers are not inherited) and the free list is
+ * rebuilt. fork.c calls these in order with the other fork handlers.
  */
-static void registry_prepare(void) { pthread_mutex_lock(&registry_lock); }
-static void registry_parent(void) { pthread_mutex_unlock(&registry_lock); }
-static void registry_child(void) {
+void iio_registry_fork_prepare(void) { pthread_mutex_lock(&registry_lock); }
+void iio_registry_fork_parent(void) { pthread_mutex_unlock(&registry_lock); }
+void iio_registry_fork_child(void) {
     struct iio_record *self = iio_tls_record;
     free_records = NULL;
     for (uint32_t i = records_made; i-- > 0;) {
         struct iio_record *rec = iio_record_at(i);
-        atomic_store(&rec->filed_ns, IIO_NEVER);
+        atomic_store(&rec->scheduled_ns, IIO_NEVER);
         atomic_store(&rec->queued, 0);
-        if (rec == self)
+        atomic_store(&rec->resend_timer, -1);
+        uint64_t s = atomic_load(&rec->state) & ~IIO_ST_HOLDERS_MASK;
+        if (rec == self) {
+            atomic_store(&rec->state, s);
             continue;
-        uint64_t s = atomic_load(&rec->state);
-        if (!(s & IIO_ST_EXITED)) {
-            uint64_t inc = ((iio_st_incarnation(s) + 1) << IIO_ST_INC_SHIFT) &
-                           IIO_ST_INC_MASK;
-            atomic_store(&rec->state, (s & ~(IIO_ST_INC_MASK | IIO_ST_IN_OP |
-                                             IIO_ST_CANCEL | IIO_ST_HELD |
-                                             IIO_ST_REASON_MASK)) |
-                                          inc | IIO_ST_EXITED);
         }
-        rec->next_free = free_records;
-        free_records = rec;
+        if (!(s & IIO_ST_EXITED))
+            s = iio_st_exited(s);
+        atomic_store(&rec->state, s);
+        atomic_store(&rec->thread_deadline_ns, IIO_NEVER);
+        put_free(rec);
     }
-    iio_timer_after_fork();
-    if (self) {
+    if (self)
         atomic_store(&self->tid, (int)syscall(SYS_gettid));
-        atomic_fetch_and(&self->state, ~IIO_ST_HELD);
-    }
     pthread_mutex_unlock(&registry_lock);
 }
 
@@ -116,14 +121,20 @@ int iio_bind_slow(struct iio_record **out) {
         return -EAGAIN;
     atomic_store_explicit(&rec->tid, (int)syscall(SYS_gettid),
                           memory_order_relaxed);
-    atomic_store(&rec->deadline_ns, IIO_NEVER);
+    atomic_store(&rec->thread_deadline_ns, IIO_NEVER);
+    atomic_store(&rec->op_deadline_ns, IIO_NEVER);
+    iio_tls_call_deadline = IIO_NEVER;
+    iio_tls_deadline_source = NULL;
+    iio_tls_signal_deferred = 0;
     /* The thread-local pointer must be set before the signal can arrive. */
     iio_tls_record = rec;
     uint64_t s = atomic_load(&rec->state);
-    /* Only the (exited) record's new owner writes it now: a plain CAS. */
+    /* model: bind. No handle names the new incarnation yet, but a holder
+     * of the old one may still fail its CAS here: a CAS loop. */
     while (!atomic_compare_exchange_weak(
-        &rec->state, &s, s & ~(IIO_ST_EXITED | IIO_ST_STICKY | IIO_ST_CANCEL |
-                               IIO_ST_REASON_MASK | IIO_ST_IN_OP))) {
+        &rec->state, &s,
+        s & ~(IIO_ST_EXITED | IIO_ST_STICKY | IIO_ST_GROUPS_MASK |
+              IIO_ST_OP_BITS))) {
     }
     pthread_setspecific(exit_key, rec);
     sigset_t ours;
@@ -138,24 +149,23 @@ static void on_thread_exit(void *value) {
     struct iio_record *rec = value;
     uint64_t s = atomic_load(&rec->state);
     for (unsigned spins = 0;;) {
-        if (s & IIO_ST_HELD) {
+        if (iio_st_holders(s) != 0) {
             iio_relax(&spins);
             s = atomic_load(&rec->state);
             continue;
         }
-        uint64_t next_incarnation =
-            ((iio_st_incarnation(s) + 1) << IIO_ST_INC_SHIFT) & IIO_ST_INC_MASK;
-        uint64_t exited = (s & ~(IIO_ST_INC_MASK | IIO_ST_IN_OP |
-                                 IIO_ST_CANCEL | IIO_ST_REASON_MASK)) |
-                          next_incarnation | IIO_ST_EXITED;
-        if (atomic_compare_exchange_weak(&rec->state, &s, exited))
+        /* model: exit */
+        if (atomic_compare_exchange_weak(&rec->state, &s, iio_st_exited(s)))
             break;
     }
-    atomic_store(&rec->deadline_ns, IIO_NEVER);
+    iio_resend_timer_delete(rec);
+    atomic_store(&rec->thread_deadline_ns, IIO_NEVER);
+    atomic_store(&rec->op_deadline_ns, IIO_NEVER);
     iio_tls_record = NULL;
+    iio_tls_deadline_source = NULL;
+    iio_tls_call_deadline = IIO_NEVER;
     pthread_mutex_lock(&registry_lock);
-    rec->next_free = free_records;
-    free_records = rec;
+    put_free(rec);
     pthread_mutex_unlock(&registry_lock);
 }
 
@@ -184,4 +194,20 @@ struct iio_record *iio_record_at(uint32_t index) {
         return NULL;
     struct iio_record *block = atomic_load(&chunks[index / CHUNK_RECORDS]);
     return block ? &block[index % CHUNK_RECORDS] : NULL;
+}
+
+uint64_t iio_thread_pack(iio_thread_t thread) {
+    struct iio_record *rec = iio_record_of(thread);
+    if (rec == NULL || thread.incarnation > IIO_ST_INC_MAX)
+        return 0;
+    return iio_pack(rec->index, thread.incarnation);
+}
+
+iio_thread_t iio_thread_unpack(uint64_t packed) {
+    iio_thread_t t = {0, 0};
+    if (packed & IIO_PACKED_VALID) {
+        t.record = iio_record_at((uint32_t)packed);
+        t.incarnation = (packed >> IIO_PACKED_INC_SHIFT) & IIO_ST_INC_MAX;
+    }
+    return t;
 }

@@ -11,6 +11,10 @@ import Musl
 /// A descriptor with Go's per-direction deadlines (`SetReadDeadline`,
 /// `SetWriteDeadline`, `SetDeadline`).
 ///
+/// The descriptor's deadline combines with the calling thread's
+/// (``InterruptibleThread/setDeadline(_:)``): the tighter one bounds each
+/// call, and neither resets the other.
+///
 /// A deadline is absolute and applies to the call in flight and to every
 /// later call until it is changed, from any thread at any time: moving it
 /// into the past makes a blocked call fail at once with `Errno.timedOut`,

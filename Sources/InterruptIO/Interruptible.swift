@@ -2,19 +2,21 @@ import CInterruptIO
 import SystemPackage
 
 /// Runs one wrapper call under `deadline`; returns its result or a negative
-/// errno. `.never` adds nothing to the call; a deadline costs one C call to
-/// swap the thread's deadline in and one to put the previous one back.
+/// errno. `.never` adds nothing to the call. A deadline is the call's own
+/// (thread-local, `iio_call_deadline_swap`): the tightest of it, the
+/// thread's deadline and a descriptor's applies, and restoring it afterwards
+/// never undoes a change another thread made to the thread's deadline.
 @inlinable @inline(__always)
 func withCallDeadline(_ deadline: Deadline, _ call: () -> Int) -> Int {
     if deadline == .never { return call() }
     var previous = UInt64.max
-    let set = iio_deadline_swap(deadline.uptimeNanoseconds, &previous)
+    let set = iio_call_deadline_swap(deadline.uptimeNanoseconds, &previous)
     if set != 0 {
         if set < 0 { return Int(set) }
         iio_swift_start_timer_driver()
     }
     let result = call()
-    iio_deadline_set(previous)
+    iio_call_deadline_restore(previous)
     return result
 }
 

@@ -8,24 +8,27 @@ import Musl
 #endif
 
 /// The one timer thread. It keeps each thread record that has a deadline
-/// filed once in a ``TimerWheel`` and sleeps until the exact next expiry
-/// (absolute `CLOCK_MONOTONIC`, timer slack 1 ns); with nothing filed it
+/// scheduled once in a ``TimerWheel`` and sleeps until the exact next expiry
+/// (absolute `CLOCK_MONOTONIC`, timer slack 1 ns); with nothing scheduled it
 /// sleeps without a limit. Threads wake it only when a call starts under a
 /// deadline earlier than the instant it sleeps toward (see deadline.c).
 ///
-/// When a filing comes due, the C layer looks at the record as it is now:
-/// a deadline moved later is filed again (lazy cancellation: a call that
-/// finished in time costs the driver nothing until its old deadline), a
-/// passed one sends the request, with reason "deadline", to the exact
-/// thread and operation.
+/// Every decision about a record is the C layer's (`iio_timer_review`,
+/// the handshake written in deadline.c): a notified record, or one whose
+/// instant came, is reviewed, and the review says when to look again. A
+/// deadline that moved later is scheduled again (lazy cancellation: a call
+/// that finished in time costs the driver nothing until its old deadline);
+/// a passed one interrupts the exact thread and operation.
 enum TimerDriver {
-    /// Starts the driver once per process (and again in a fork child).
+    /// Starts the driver once per process (and again in a fork child, where
+    /// the C layer calls the starter registered here when a call needs it).
     @inline(__always)
     static func ensureRunning() {
         if iio_timer_claim_driver() == 1 { start() }
     }
 
     private static func start() {
+        iio_timer_set_starter(iio_swift_start_timer_driver)
         startThread("timer") { TimerDriver.run() }
     }
 
@@ -37,33 +40,22 @@ enum TimerDriver {
         var fired: [Int] = []
         fired.reserveCapacity(256)
         while true {
+            var now = iio_now_ns()
             while case let index = iio_timer_take_notified(), index >= 0 {
-                let filing = wheel.deadline(of: Int(index)) ?? never
-                file(Int(index), at: filing, in: wheel, dropPast: false)
+                place(Int(index), at: iio_timer_review(UInt32(index), now), in: wheel)
             }
-            let now = iio_now_ns()
+            now = iio_now_ns()
             fired.removeAll(keepingCapacity: true)
             wheel.advance(to: now, into: &fired)
             for index in fired {
-                let next = iio_timer_expire(UInt32(index), now)
-                file(index, at: next, in: wheel, dropPast: next == never)
+                place(index, at: iio_timer_review(UInt32(index), now), in: wheel)
             }
             iio_timer_sleep(wheel.nextExpiry ?? never)
         }
     }
 
-    /// Files a record at `at` and tells the C layer, which answers with the
-    /// record's deadline as it is after that store; an earlier one is filed
-    /// instead. After an expiry was handled (`dropPast`), a deadline that
-    /// has already passed needs no filing: the thread's next call fails it.
-    private static func file(_ index: Int, at: UInt64, in wheel: TimerWheel, dropPast: Bool) {
-        var at = at
-        while true {
-            if at == never { wheel.cancel(index) } else { wheel.schedule(index, at: at) }
-            let deadline = iio_timer_file(UInt32(index), at)
-            if deadline >= at || (dropPast && deadline <= iio_now_ns()) { return }
-            at = deadline
-        }
+    private static func place(_ index: Int, at instant: UInt64, in wheel: TimerWheel) {
+        if instant == never { wheel.cancel(index) } else { wheel.schedule(index, at: instant) }
     }
 }
 

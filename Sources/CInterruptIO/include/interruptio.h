@@ -47,7 +47,16 @@ extern "C" {
 #define IIO_DEFAULT_SIGNAL_FROM_RTMAX 6
 
 /* Flags for iio_init. */
-#define IIO_INIT_CHAIN 1u /* share the signal with a handler already there */
+/*
+ * IIO_INIT_CHAIN shares the signal with a handler already there: signals
+ * that are not the library's (ours carry a per-process cookie in si_value,
+ * sent with rt_tgsigqueueinfo or by a POSIX timer) go to that handler as
+ * the kernel would have run it, with its sa_mask (and the signal itself
+ * unless SA_NODEFER) blocked. SA_RESETHAND: it runs once, and later foreign
+ * signals are dropped. The library's own signals, late ones included,
+ * never reach it.
+ */
+#define IIO_INIT_CHAIN 1u
 
 /*
  * Installs the handler (SA_SIGINFO | SA_ONSTACK, no SA_RESTART).
@@ -81,7 +90,10 @@ int iio_handler_intact(void);
  * Selects the entry path for the whole process (also INTERRUPTIO_ENTRY=
  * portable). -ENOTSUP when the PC window is not available: an architecture
  * without a stub, or a ThreadSanitizer build (TSan runs handlers on a copy
- * of the context, so a PC rewrite has no effect).
+ * of the context, so a PC rewrite has no effect). Safe with calls in
+ * flight: each operation records the path it entered by, and requests to it
+ * are delivered for that path; operations that start afterwards use the
+ * new one.
  */
 int iio_set_entry_mode(int mode);
 int iio_entry_mode(void);
@@ -93,7 +105,9 @@ int iio_pc_window_available(void);
 /*
  * A handle naming one thread for as long as it lives. Handles stay safe to
  * use after the thread has exited: cancelling one reports -ESRCH and never
- * signals whatever thread may now have the same kernel id.
+ * signals whatever thread may now have the same kernel id, nor the thread
+ * that now uses the same record (a record is retired, never reused, after
+ * 65,535 threads have used it, so a handle cannot wrap).
  */
 typedef struct iio_thread {
     void *record;
@@ -123,9 +137,21 @@ int iio_thread_interruptible(void);
 /*
  * Cancels the operation the thread is running now, if any.
  * Returns 1 when an operation was in flight (it returns -ECANCELED, or the
- * result it already had: a partial count, an accepted descriptor), 0 when the thread was not in an operation, -ESRCH
- * when the thread has exited, -EINVAL for a null handle. Never affects the
- * thread's later operations.
+ * result it already had: a partial count, an accepted descriptor; a cancel
+ * that meets a pending deadline re-check or deadline request replaces it),
+ * 0 when the thread was not in an operation, -ESRCH when the thread has
+ * exited, -EINVAL for a null handle, -EAGAIN when the request was recorded
+ * but the kernel refused the signal (RLIMIT_SIGPENDING exhausted: the call
+ * fails when it next checks, at the latest at its end). Never affects the
+ * thread's later operations. Safe from a signal handler, also on the
+ * calling thread's own handle.
+ *
+ * Delivery: a call entered through the PC window cannot miss the signal,
+ * also when it lands while an application handler runs on the target (it
+ * is deferred until that handler returns). A call entered through the
+ * portable path is signalled again every 200 µs by a per-thread timer until
+ * it ends, however long it sits in a handler; a thread with our signal
+ * blocked gets one queued signal, never a flood.
  */
 int iio_cancel(iio_thread_t thread);
 
@@ -136,10 +162,11 @@ int iio_cancel(iio_thread_t thread);
  */
 int iio_cancel_sticky(iio_thread_t thread);
 
-/* Clears a sticky cancel. 0, or -ESRCH / -EINVAL as above. */
+/* Clears a sticky cancel (not a group's). 0, or -ESRCH / -EINVAL. */
 int iio_clear_cancel(iio_thread_t thread);
 
-/* 1 when the calling thread's calls fail because of a sticky cancel. */
+/* 1 when the calling thread's calls fail because of a sticky cancel or a
+ * cancelled group it belongs to. */
 int iio_self_cancelled(void);
 
 /* ---- Cancellation groups ------------------------------------------------ */
@@ -155,10 +182,12 @@ int iio_self_cancelled(void);
 typedef struct iio_group iio_group_t;
 iio_group_t *iio_group_create(void);   /* NULL when out of memory */
 void iio_group_destroy(iio_group_t *group); /* after every member left */
-/* 0, -ECANCELED when the group is cancelled (still joined), -ENOMEM. */
+/* 0, -ECANCELED when the group is cancelled (still joined), -ENOMEM,
+ * -EMLINK when the thread already belongs to 255 groups. */
 int iio_group_join(iio_group_t *group);
-/* 0, -ENOENT when the calling thread is not a member. Clears the group's
- * sticky cancel on the leaving thread. */
+/* 0, -ENOENT when the calling thread is not a member. Undoes this group's
+ * cancel on the leaving thread, and only this group's: another cancelled
+ * group's and an iio_cancel_sticky stay in force. */
 int iio_group_leave(iio_group_t *group);
 /* The number of members that were in a call. */
 int iio_group_cancel(iio_group_t *group);
@@ -174,40 +203,51 @@ int iio_group_cancelled(iio_group_t *group);
 uint64_t iio_now_ns(void);
 
 /*
+ * Three deadlines can apply to one call, and the tightest wins:
+ *   the thread's   iio_deadline_set / iio_deadline_set_for, until changed;
+ *   the call's     iio_call_deadline_swap, set around one call by a wrapper;
+ *   the source's   iio_deadline_source, a word read at each call start.
+ * A call that starts with one of them passed fails with -ETIMEDOUT without
+ * entering the kernel (even with data ready); a call in flight when the
+ * tightest passes returns -ETIMEDOUT (or its partial count).
+ */
+
+/*
  * Sets the calling thread's deadline for its following calls, until set
- * again: a call that starts after it fails with -ETIMEDOUT without entering
- * the kernel (even with data ready); a call in flight when it passes returns
- * -ETIMEDOUT (or its partial count). Setting it costs two plain stores; the
- * timer thread is told only when a call starts under a deadline earlier than
- * any it already knows for this thread.
+ * again. Costs a plain store; the timer thread is told only when a call
+ * starts under a deadline earlier than any it has scheduled for this thread.
  * Returns 0, or a negative errno if the thread cannot be registered.
  */
 int iio_deadline_set(uint64_t deadline_ns);
 uint64_t iio_deadline_get(void);
 
 /*
- * Sets the calling thread's deadline and stores the one it replaces in
- * *previous, in one call (for wrappers that bound a single call).
- * Returns 1 when a deadline driver must still be started (see below), 0, or
- * a negative errno if the thread cannot be registered.
- */
-int iio_deadline_swap(uint64_t deadline_ns, uint64_t *previous);
-
-/*
- * Sets another thread's deadline; it applies at once to the call in flight:
- * a deadline already passed interrupts it now, a later one lets it go on.
+ * Sets another thread's deadline (or the caller's own: safe from a signal
+ * handler); it applies at once to the call in flight: an earlier one
+ * interrupts it if passed and bounds it otherwise, a later one lets it go on.
  * 0, -ESRCH for an exited thread, -EINVAL for a null handle.
  */
 int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns);
 
 /*
- * Makes the calling thread's following calls read their deadline from
- * *source at each start (NULL: back to iio_deadline_set's value, which is
- * reset to IIO_NEVER). Whoever changes *source calls iio_deadline_changed on
- * the thread using it: its call in flight re-reads the source and goes on,
- * or fails with -ETIMEDOUT if the new deadline has passed. This is how
- * per-descriptor deadlines (Go's SetReadDeadline) are built; the memory at
- * source must outlive the calls that use it.
+ * The call deadline: thread-local, for wrappers that bound one call. Swap
+ * in the call's deadline, make the call, restore the previous value; no
+ * other thread ever writes it, so a restore never undoes another thread's
+ * iio_deadline_set_for. Returns 1 when a deadline driver must still be
+ * started (see below), 0, or a negative errno if the thread cannot be
+ * registered.
+ */
+int iio_call_deadline_swap(uint64_t deadline_ns, uint64_t *previous);
+void iio_call_deadline_restore(uint64_t previous);
+
+/*
+ * Makes the calling thread's following calls also read a deadline from
+ * *source at each start (NULL: none). Whoever changes *source calls
+ * iio_deadline_changed on the thread using it: its call in flight re-reads
+ * the deadlines and goes on, or fails with -ETIMEDOUT if the tightest has
+ * passed. This is how per-descriptor deadlines (Go's SetReadDeadline) are
+ * built; the memory at source must outlive the calls that use it. The
+ * setting is the thread's own and ends with it.
  */
 int iio_deadline_source(const uint64_t *source);
 
@@ -230,22 +270,22 @@ iio_thread_t iio_thread_unpack(uint64_t packed);
  * iio_timer_claim_driver() returns 1 to the one caller that must start the
  *   driver thread (again after fork()), 0 when one runs; from then on calls
  *   notify it. The driver thread calls iio_timer_driver_started() first.
- * iio_timer_take_notified() pops a record index the driver must (re)file,
- *   or -1 when none is waiting.
- * iio_timer_file(index, at) records when the driver will look at the record
- *   next (IIO_NEVER: not at all) and returns the record's deadline as it is
- *   after that: when it is earlier than `at`, file it there instead.
- * iio_timer_expire(index, now) is called when a filing comes due: it sends
- *   the deadline request if the deadline has passed and returns when the
- *   record must be looked at again (IIO_NEVER for not).
+ * iio_timer_set_starter(fn) registers a function that claims and starts the
+ *   driver; a call that needs the driver when none runs (a fork child whose
+ *   parent had one) calls it.
+ * iio_timer_take_notified() pops a record index the driver must review, or
+ *   -1 when none is waiting.
+ * iio_timer_review(index, now) looks at the record and returns when to look
+ *   at it next (IIO_NEVER: not until notified again); if the deadline of
+ *   the operation in flight has passed, it interrupts that operation.
  * iio_timer_sleep(until) sleeps until `until` (CLOCK_MONOTONIC, absolute,
  *   IIO_NEVER for no limit) or until a notify needs an earlier wake-up.
  */
 int iio_timer_claim_driver(void);
 void iio_timer_driver_started(void);
+void iio_timer_set_starter(void (*start)(void));
 int64_t iio_timer_take_notified(void);
-uint64_t iio_timer_file(uint32_t index, uint64_t at_ns);
-uint64_t iio_timer_expire(uint32_t index, uint64_t now_ns);
+uint64_t iio_timer_review(uint32_t index, uint64_t now_ns);
 void iio_timer_sleep(uint64_t until_ns);
 
 /* ---- Wrappers ---------------------------------------------------------- */
@@ -268,8 +308,8 @@ ssize_t iio_sendto(int fd, const void *buf, size_t len, int flags,
 ssize_t iio_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t iio_sendmsg(int fd, const struct msghdr *msg, int flags);
 int iio_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
-/* poll: timeout_ms < 0 waits forever; a retried foreign EINTR keeps the
- * original end time. */
+/* poll: timeout_ms < 0 waits forever; the end time is fixed at the call's
+ * start, so time spent in signal handlers counts against it. */
 int iio_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 int iio_openat(int dirfd, const char *path, int flags, mode_t mode);
 
@@ -284,7 +324,9 @@ int iio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 
 /*
  * Waits (interruptibly) until a connect in progress on fd finishes and
- * returns its outcome: 0 connected, or the negative error from SO_ERROR.
+ * returns its outcome: 0 connected, the negative error from SO_ERROR, or
+ * -ENOTCONN when no attempt was ever made (iio_connect failed before
+ * calling connect: a passed deadline, a sticky cancel).
  */
 int iio_connect_finish(int fd);
 
