@@ -73,11 +73,16 @@ static struct iio_record *op_begin(long *error, bool *portable) {
         *error = (s & IIO_ST_CANCELLED_BITS) ? -ECANCELED : 0;
         return NULL;
     }
+    /* The candidate: what the deadlines say before the CAS. */
     uint64_t deadline = iio_tls_call_deadline;
+    uint64_t thread_deadline =
+        atomic_load_explicit(&rec->thread_deadline_ns, memory_order_relaxed);
+    if (thread_deadline < deadline)
+        deadline = thread_deadline;
     if (atomic_load_explicit(&rec->op_deadline_ns, memory_order_relaxed) !=
         deadline)
         atomic_store_explicit(&rec->op_deadline_ns, deadline,
-                              memory_order_relaxed);
+                              memory_order_relaxed); /* model: op_deadline */
     *portable = atomic_load_explicit(&iio_mode, memory_order_relaxed) ==
                 IIO_ENTRY_PORTABLE;
     uint64_t entry = *portable ? IIO_ST_PORTABLE : 0;
@@ -90,9 +95,12 @@ static struct iio_record *op_begin(long *error, bool *portable) {
     } while (!atomic_compare_exchange_weak_explicit(
         &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP | entry,
         memory_order_seq_cst, memory_order_relaxed));
-    uint64_t tighter = iio_effective_deadline(rec);
-    if (__builtin_expect(tighter < deadline, 0)) {
-        deadline = tighter;
+    /* The authority: the deadlines as they are after the CAS (a setter
+     * stores, then looks for an operation in flight). Different from the
+     * candidate only when a setter raced with us or a source applies. */
+    uint64_t effective = iio_effective_deadline(rec);
+    if (__builtin_expect(effective != deadline, 0)) {
+        deadline = effective;
         atomic_store(&rec->op_deadline_ns, deadline); /* model: op_lower */
     }
 #if !defined(__x86_64__) && !defined(__aarch64__)
