@@ -33,8 +33,8 @@ bool iio_hold(struct iio_record *rec, uint64_t incarnation) {
     for (unsigned spins = 0;;) {
         if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)
             return false;
-        if (iio_st_holders(s) == IIO_ST_HOLDERS_MASK >> IIO_ST_HOLDERS_SHIFT) {
-            iio_relax(&spins); /* 255 holders at once: wait for one */
+        if (iio_st_holders(s) == IIO_ST_HOLDERS_MAX) {
+            iio_relax(&spins); /* 127 holders at once: wait for one */
             s = atomic_load(&rec->state);
             continue;
         }
@@ -132,12 +132,26 @@ int iio_request(struct iio_record *rec, uint64_t incarnation,
                 return 0;
             continue;
         }
+        if (iio_st_holders(s) == IIO_ST_HOLDERS_MAX) {
+            unsigned spins = 0;
+            iio_relax(&spins);
+            s = atomic_load(&rec->state);
+            continue;
+        }
         if (s & IIO_ST_CANCEL) {
             /* Interrupted already: the target reads the reason at op end,
-             * so a stronger reason is upgraded in place; no second signal. */
+             * so a stronger reason is upgraded in place; no second signal,
+             * unless the first one never left (UNDELIVERED). */
             if (reason > iio_st_reason(s))
                 next = (next & ~IIO_ST_REASON_MASK) |
                        ((uint64_t)reason << IIO_ST_REASON_SHIFT);
+            if (s & IIO_ST_UNDELIVERED) {
+                requested = (next & ~IIO_ST_UNDELIVERED) + IIO_ST_HOLD_ONE;
+                /* model: request_redeliver */
+                if (atomic_compare_exchange_weak(&rec->state, &s, requested))
+                    break;
+                continue;
+            }
             /* model: request_upgrade */
             if (next == s ||
                 atomic_compare_exchange_weak(&rec->state, &s, next))
@@ -149,17 +163,13 @@ int iio_request(struct iio_record *rec, uint64_t incarnation,
                     IIO_ST_HOLD_ONE;
         if (s & IIO_ST_PORTABLE)
             requested |= IIO_ST_CLEANUP; /* the resend timer to disarm */
-        if (iio_st_holders(s) == IIO_ST_HOLDERS_MASK >> IIO_ST_HOLDERS_SHIFT) {
-            unsigned spins = 0;
-            iio_relax(&spins);
-            s = atomic_load(&rec->state);
-            continue;
-        }
         /* model: request_in_flight (CANCEL, REASON and a hold in one CAS) */
         if (atomic_compare_exchange_weak(&rec->state, &s, requested))
             break;
     }
     int sent = interrupt(rec, requested); /* model: send */
+    if (sent != 0)
+        atomic_fetch_or(&rec->state, IIO_ST_UNDELIVERED); /* still held */
     iio_release(rec);                     /* model: release */
     return sent == 0 ? 1 : sent;
 }

@@ -47,6 +47,9 @@ __thread uint64_t iio_tls_call_deadline
 __thread const _Atomic uint64_t *iio_tls_deadline_source
     __attribute__((tls_model("initial-exec")));
 
+/* A deadline request the kernel refused to signal is tried again. */
+#define REDELIVER_AFTER_NS 1000000u
+
 static struct iio_record *_Atomic notified_stack;
 static _Atomic uint64_t driver_sleeps_until = IIO_NEVER;
 static _Atomic uint32_t wake_word;
@@ -267,13 +270,15 @@ uint64_t iio_timer_review(uint32_t index, uint64_t now_ns) {
                 atomic_store(&rec->scheduled_ns, deadline); /* model: review_schedule */
             return deadline;
         }
-        if (s & IIO_ST_CANCEL)
+        if ((s & IIO_ST_CANCEL) && !(s & IIO_ST_UNDELIVERED))
             return IIO_NEVER; /* interrupted already; a re-begin notifies */
         /* model: review_fire */
         int r = iio_request(rec, iio_st_incarnation(s), iio_st_generation(s),
                             IIO_REASON_DEADLINE, 0);
+        if (r == -EAGAIN)
+            return now_ns + REDELIVER_AFTER_NS; /* the signal queue is full */
         if (r != 0)
-            return IIO_NEVER; /* sent (1), exited (-ESRCH) or refused */
+            return IIO_NEVER; /* sent (1) or exited (-ESRCH) */
         /* That operation ended; look at whatever runs now. */
     }
 }

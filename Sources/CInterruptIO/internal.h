@@ -41,11 +41,13 @@
  *                           signal (PC-window op in a nested handler)
  *   bit  7      PORTABLE    the current operation entered the kernel through
  *                           the portable path (set at op begin)
- *   bits 8-15   HOLDERS     how many other threads hold the record: a
+ *   bits 8-14   HOLDERS     how many other threads hold the record: a
  *                           requester between its CAS and the end of its
  *                           send, a deadline setter; the owner may not leave
  *                           the operation or exit while any does, so the tid
  *                           and the incarnation stay what each holder saw
+ *   bit  15     UNDELIVERED the kernel refused the request's signal (EAGAIN:
+ *                           RLIMIT_SIGPENDING): the next requester sends it
  *   bits 16-23  GROUPS      how many cancelled groups the thread belongs to;
  *                           non-zero fails every operation like STICKY
  *   bits 24-39  INCARNATION bumped when the thread exits; a handle names it.
@@ -58,8 +60,8 @@
  *
  * Invariants:
  * - Only the owner sets IN_OP or bumps GENERATION (op begin), and only the
- *   owner clears IN_OP, CANCEL, REASON, CLEANUP and PORTABLE (op end), never
- *   while HOLDERS is non-zero.
+ *   owner clears IN_OP, CANCEL, REASON, CLEANUP, PORTABLE and UNDELIVERED
+ *   (op end), never while HOLDERS is non-zero.
  * - A requester sets CANCEL|REASON and takes a hold in one CAS that also
  *   checks IN_OP, the incarnation and, for a deadline, the generation; so a
  *   request never outlives the operation it names, and a signal is only
@@ -74,8 +76,10 @@
 #define IIO_ST_CLEANUP ((uint64_t)1 << 6)
 #define IIO_ST_PORTABLE ((uint64_t)1 << 7)
 #define IIO_ST_HOLDERS_SHIFT 8
-#define IIO_ST_HOLDERS_MASK ((uint64_t)0xff << IIO_ST_HOLDERS_SHIFT)
+#define IIO_ST_HOLDERS_MASK ((uint64_t)0x7f << IIO_ST_HOLDERS_SHIFT)
 #define IIO_ST_HOLD_ONE ((uint64_t)1 << IIO_ST_HOLDERS_SHIFT)
+#define IIO_ST_HOLDERS_MAX (IIO_ST_HOLDERS_MASK >> IIO_ST_HOLDERS_SHIFT)
+#define IIO_ST_UNDELIVERED ((uint64_t)1 << 15)
 #define IIO_ST_GROUPS_SHIFT 16
 #define IIO_ST_GROUPS_MASK ((uint64_t)0xff << IIO_ST_GROUPS_SHIFT)
 #define IIO_ST_GROUP_ONE ((uint64_t)1 << IIO_ST_GROUPS_SHIFT)
@@ -89,7 +93,7 @@
 /* What op end clears. */
 #define IIO_ST_OP_BITS                                                       \
     (IIO_ST_IN_OP | IIO_ST_CANCEL | IIO_ST_REASON_MASK | IIO_ST_CLEANUP |    \
-     IIO_ST_PORTABLE)
+     IIO_ST_PORTABLE | IIO_ST_UNDELIVERED)
 /* Any of these makes an operation fail at once with -ECANCELED. */
 #define IIO_ST_CANCELLED_BITS (IIO_ST_STICKY | IIO_ST_GROUPS_MASK)
 

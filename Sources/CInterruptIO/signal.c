@@ -272,8 +272,11 @@ static void handler(int sig, siginfo_t *info, void *context) {
         uintptr_t *pc = saved_pc(context);
         if (*pc >= (uintptr_t)iio_cp_begin && *pc < (uintptr_t)iio_cp_end)
             *pc = (uintptr_t)iio_cp_cancel; /* model: redirect */
-        else
+        else if (*pc != (uintptr_t)iio_cp_end && !iio_tls_signal_deferred)
             defer_to_interrupted_context(rec, sig, context);
+        /* At iio_cp_end the kernel has returned: nothing to restart. One
+         * deferral an operation is enough (and where a context's mask is
+         * not honoured, valgrind's, it cannot become a signal storm). */
     }
 #else
     (void)request_pending;
