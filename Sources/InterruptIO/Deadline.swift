@@ -10,6 +10,9 @@ import CInterruptIO
 ///
 /// Arithmetic saturates: an enormous timeout becomes ``never``, never a
 /// wrapped-around instant in the past; subtracting past zero stops at zero.
+/// A deadline is whole nanoseconds, and every conversion and sum rounds a
+/// sub-nanosecond part so that the deadline is never earlier than the exact
+/// instant.
 public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Nanoseconds on `CLOCK_MONOTONIC`; `UInt64.max` is ``never``.
     public var uptimeNanoseconds: UInt64
@@ -44,19 +47,50 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
         return now >= uptimeNanoseconds ? .zero : .nanoseconds(Int64(clamping: uptimeNanoseconds - now))
     }
 
-    /// The same instant on `SuspendingClock`, which reads `CLOCK_MONOTONIC`
-    /// on Linux: the conversion is exact up to the time between two clock
-    /// reads.
+    /// The same instant on `SuspendingClock`, exactly.
+    ///
+    /// On Linux `SuspendingClock` reads `CLOCK_MONOTONIC`, the clock a
+    /// deadline counts on, and an instant is a `Duration` since that clock's
+    /// zero. The conversion reads no clock: the same instant always gives the
+    /// same deadline. A sub-nanosecond part rounds up, so the deadline is
+    /// never earlier than the instant; an instant before the clock's zero
+    /// becomes 0, one 292 years or more after it ``never``.
+    ///
+    /// On other systems `SuspendingClock` reads another clock, and the
+    /// conversion goes through the time left until the instant, reading
+    /// `SuspendingClock` first: never earlier than the instant, later by the
+    /// time between the two reads.
     public init(_ instant: SuspendingClock.Instant) {
-        self = .now + (instant - SuspendingClock.now)
+        #if os(Linux) || os(Android)
+        #if compiler(>=6.3)
+        // SE-0473: the clock's zero, which is CLOCK_MONOTONIC's zero.
+        self = Deadline(uptimeNanoseconds: 0) + SuspendingClock().systemEpoch.duration(to: instant)
+        #else
+        // Before SE-0473: an instant's one stored property is its Duration
+        // since the clock's zero (the size check guards that layout).
+        if MemoryLayout<SuspendingClock.Instant>.size == MemoryLayout<Duration>.size {
+            self = Deadline(uptimeNanoseconds: 0) + unsafeBitCast(instant, to: Duration.self)
+        } else {
+            let remaining = SuspendingClock.now.duration(to: instant)
+            self = .now + remaining
+        }
+        #endif
+        #else
+        let remaining = SuspendingClock.now.duration(to: instant)
+        self = .now + remaining
+        #endif
     }
 
     /// The same instant on `ContinuousClock`, which reads `CLOCK_BOOTTIME`
     /// on Linux. The two clocks differ by the time the machine spent
-    /// suspended; the conversion is made relative to now, so a deadline that
-    /// spans a suspend fires later than the ContinuousClock instant would.
+    /// suspended, so the conversion goes through the time left until the
+    /// instant. It is never earlier than the instant: `ContinuousClock` is
+    /// read first, so the time between the two reads makes the deadline
+    /// later, and a deadline that spans a suspend fires later than the
+    /// instant would.
     public init(_ instant: ContinuousClock.Instant) {
-        self = .now + (instant - ContinuousClock.now)
+        let remaining = ContinuousClock.now.duration(to: instant)
+        self = .now + remaining
     }
 
     public static func < (lhs: Deadline, rhs: Deadline) -> Bool {
@@ -65,9 +99,14 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     /// Moves a deadline by a duration, saturating at zero and at ``never``.
     /// ``never`` stays ``never``.
+    ///
+    /// A deadline is whole nanoseconds; a duration with a sub-nanosecond
+    /// part rounds so that the result is never earlier than the exact
+    /// instant: up to the next nanosecond (`+ .nanoseconds(1) / 3` adds 1 ns,
+    /// `+ .nanoseconds(-1) / 3` adds nothing).
     public static func + (lhs: Deadline, rhs: Duration) -> Deadline {
         if lhs == .never { return .never }
-        let delta = Deadline.saturatingNanoseconds(rhs)
+        let delta = Deadline.saturatingNanoseconds(rhs, rounding: .up)
         if delta == .max { return .never }   // ~292 years or more: no deadline
         if delta >= 0 {
             let (sum, overflow) = lhs.uptimeNanoseconds.addingReportingOverflow(UInt64(delta))
@@ -77,9 +116,13 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
         return Deadline(uptimeNanoseconds: lhs.uptimeNanoseconds > magnitude ? lhs.uptimeNanoseconds - magnitude : 0)
     }
 
+    /// Moves a deadline back by a duration, saturating as `+` does, and,
+    /// as `+` does, never earlier than the exact instant: a sub-nanosecond
+    /// part of `rhs` rounds down (`- .nanoseconds(1) / 3` subtracts
+    /// nothing, `- .nanoseconds(-1) / 3` adds 1 ns).
     public static func - (lhs: Deadline, rhs: Duration) -> Deadline {
         if rhs == .zero { return lhs }
-        let delta = Deadline.saturatingNanoseconds(rhs)
+        let delta = Deadline.saturatingNanoseconds(rhs, rounding: .down)
         return lhs + .nanoseconds(delta == .min ? .max : -delta)
     }
 
@@ -95,13 +138,33 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     static let maximumDuration = Duration.nanoseconds(Int64.max)
 
+    /// How ``saturatingNanoseconds(_:rounding:)`` treats a sub-nanosecond
+    /// part.
+    enum NanosecondRounding {
+        /// Toward zero: a shorter magnitude.
+        case towardZero
+        /// Toward +infinity: the next whole nanosecond at or above.
+        case up
+        /// Toward -infinity: the whole nanosecond at or below.
+        case down
+    }
+
     /// A Duration in whole nanoseconds, clamped to Int64 (about 292 years),
-    /// rounded toward zero.
-    static func saturatingNanoseconds(_ duration: Duration) -> Int64 {
+    /// its sub-nanosecond part rounded as `rounding` says (toward zero
+    /// unless told otherwise).
+    static func saturatingNanoseconds(_ duration: Duration, rounding: NanosecondRounding = .towardZero) -> Int64 {
+        // `components` truncates toward zero: attoseconds has the sign of
+        // the duration and a magnitude under one second.
         let (seconds, attoseconds) = duration.components
+        var (fraction, remainder) = attoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        switch rounding {
+        case .towardZero: break
+        case .up: if remainder > 0 { fraction += 1 }
+        case .down: if remainder < 0 { fraction -= 1 }
+        }
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
-        let (total, overflow2) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        let (total, overflow2) = scaled.addingReportingOverflow(fraction)
         if overflow2 { return seconds < 0 ? .min : .max }
         return total
     }

@@ -194,7 +194,10 @@ extension FileDescriptor {
     ) throws(Errno) -> Int {
         let milliseconds: CInt
         if let timeout {
-            milliseconds = CInt(clamping: max(0, Deadline.saturatingNanoseconds(timeout)) / 1_000_000)
+            // Rounded up to whole milliseconds: poll never returns early.
+            let nanoseconds = max(0, Deadline.saturatingNanoseconds(timeout, rounding: .up))
+            let (whole, part) = nanoseconds.quotientAndRemainder(dividingBy: 1_000_000)
+            milliseconds = CInt(clamping: whole + (part > 0 ? 1 : 0))
         } else {
             milliseconds = -1
         }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1053,7 +1054,348 @@ static void test_fork_child_can_cancel(void) {
     CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
-int main(void) {
+
+/* ---- Settled behaviours: chaining, mode switches, long handlers, limits -- */
+
+/*
+ * A late copy of our own signal (sent for a call that finished before the
+ * thread took it) is the library's: dropped, never passed to the handler
+ * that owned the signal before us.
+ */
+static void test_stale_own_signal_never_reaches_chained_handler(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    char buf[4];
+    struct io_args a = {p[0], buf, sizeof buf};
+    struct blocked_call c;
+    int before = atomic_load(&chained_calls);
+    for (int round = 0; round < 20; round++) {
+        start_call(&c, do_read, &a);
+        sleep_us(2000);
+        iio_cancel(c.handle); /* the signal lands; the read ends */
+        pthread_join(c.thread, NULL);
+        CHECK_EQ(c.result, -ECANCELED);
+    }
+    CHECK_EQ(atomic_load(&chained_calls), before);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A thread blocks our signal, reads, is cancelled (the signal stays
+ * queued), its read completes on data, then it unblocks: the queued copy
+ * is stale and must be dropped. */
+struct stale_reader {
+    int fd;
+    iio_thread_t handle;
+    _Atomic int stage;
+    long result;
+};
+static void *stale_reader_main(void *p) {
+    struct stale_reader *r = p;
+    sigset_t ours;
+    sigemptyset(&ours);
+    sigaddset(&ours, iio_signal());
+    iio_self(&r->handle);
+    pthread_sigmask(SIG_BLOCK, &ours, NULL);
+    atomic_store(&r->stage, 1);
+    char buf[4];
+    r->result = iio_read(r->fd, buf, sizeof buf);
+    pthread_sigmask(SIG_UNBLOCK, &ours, NULL); /* the stale copy arrives */
+    atomic_store(&r->stage, 2);
+    return NULL;
+}
+
+static void test_queued_stale_signal_is_dropped(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    int before = atomic_load(&chained_calls);
+    struct stale_reader r = {.fd = p[0]};
+    pthread_t t;
+    pthread_create(&t, NULL, stale_reader_main, &r);
+    while (atomic_load(&r.stage) < 1)
+        sched_yield();
+    sleep_us(20000);
+    CHECK_EQ(iio_cancel(r.handle), 1); /* queued: the mask blocks it */
+    sleep_us(20000);
+    CHECK_EQ(write(p[1], "data", 4), 4);
+    pthread_join(t, NULL);
+    CHECK_EQ(r.result, 4);
+    CHECK_EQ(atomic_load(&chained_calls), before);
+    close(p[0]);
+    close(p[1]);
+}
+
+/*
+ * Sub-process scenarios that need a process whose library is not yet set
+ * up: this binary re-executed with an argument (see main).
+ */
+static int run_self(const char *scenario) {
+    pid_t child = fork();
+    if (child == 0) {
+        execl("/proc/self/exe", "test_interruptio", scenario, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    for (int waited = 0; waited < 10000; waited += 10) {
+        if (waitpid(child, &status, WNOHANG) == child)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        sleep_us(10000);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    return 999; /* hung */
+}
+
+static _Atomic int prev_calls;
+static _Atomic int prev_saw_usr2_blocked, prev_saw_own_blocked;
+static void mask_probing_handler(int sig, siginfo_t *info, void *ctx) {
+    (void)info, (void)ctx;
+    sigset_t now;
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    atomic_store(&prev_saw_usr2_blocked, sigismember(&now, SIGUSR2));
+    atomic_store(&prev_saw_own_blocked, sigismember(&now, sig));
+    atomic_fetch_add(&prev_calls, 1);
+}
+
+/* Child: a previous handler with sa_mask {SIGUSR2} and the given flags. */
+static int chain_scenario(int extra_flags) {
+    int signo = SIGRTMAX - IIO_DEFAULT_SIGNAL_FROM_RTMAX;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = mask_probing_handler;
+    sa.sa_flags = SA_SIGINFO | extra_flags;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR2);
+    sigaction(signo, &sa, NULL);
+    if (iio_init(0, IIO_INIT_CHAIN) != 0)
+        return 20;
+    kill(getpid(), signo);
+    if (atomic_load(&prev_calls) != 1)
+        return 21;
+    if (atomic_load(&prev_saw_usr2_blocked) != 1)
+        return 22; /* its sa_mask was not applied */
+    int own_blocked = atomic_load(&prev_saw_own_blocked);
+    if ((extra_flags & SA_NODEFER) ? own_blocked != 0 : own_blocked != 1)
+        return 23;
+    sigset_t now;
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    if (sigismember(&now, SIGUSR2))
+        return 24; /* the mask leaked past the handler */
+    kill(getpid(), signo);
+    int expected = (extra_flags & SA_RESETHAND) ? 1 : 2;
+    if (atomic_load(&prev_calls) != expected)
+        return 25;
+    return 0;
+}
+
+static void test_chained_handler_runs_with_its_mask_and_flags(void) {
+    CHECK_EQ(run_self("--chain"), 0);
+    CHECK_EQ(run_self("--chain-nodefer"), 0);
+    CHECK_EQ(run_self("--chain-resethand"), 0);
+}
+
+/*
+ * The entry path switched while calls are in flight: each operation keeps
+ * the path it entered by and a request reaches it on that path. A request
+ * that judged by the current mode would send once to a portable
+ * operation and could lose it in the entry gap (the watchdog fails a hang).
+ */
+static void test_race_with_entry_mode_switching(void) {
+    if (!iio_pc_window_available()) {
+        CHECK_EQ(iio_set_entry_mode(IIO_ENTRY_PC_WINDOW), -ENOTSUP);
+        return;
+    }
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+    struct race r = {.fd = s[0]};
+    pthread_t reader;
+    pthread_create(&reader, NULL, race_reader, &r);
+    unsigned seed = 777;
+    int total = rounds(4000);
+    for (int round = 1; round <= total; round++) {
+        while (atomic_load(&r.round) < round)
+            sched_yield();
+        iio_set_entry_mode(rand_r(&seed) & 1 ? IIO_ENTRY_PORTABLE
+                                             : IIO_ENTRY_PC_WINDOW);
+        long spin = rand_r(&seed) % 4000;
+        for (volatile long i = 0; i < spin; i++)
+            ;
+        iio_set_entry_mode(rand_r(&seed) & 1 ? IIO_ENTRY_PORTABLE
+                                             : IIO_ENTRY_PC_WINDOW);
+        while (atomic_load(&r.finished) < round)
+            if (iio_cancel(r.handle) == 0)
+                sched_yield();
+    }
+    close(s[1]);
+    pthread_join(reader, NULL);
+    CHECK_EQ(atomic_load(&r.bad), 0);
+    close(s[0]);
+    iio_set_entry_mode(IIO_ENTRY_PC_WINDOW);
+}
+
+/*
+ * A request lasts as long as its operation: the target sits 1.2 s in an
+ * application SA_RESTART handler when the cancel comes, so the kernel
+ * restarts its read afterwards; the read must still end promptly after the
+ * handler returns (portable: the resend timer; PC window: the deferral).
+ * The canceller itself must not wait for the target.
+ */
+static _Atomic int slow_handler_running;
+static void slow_restart_handler(int sig) {
+    (void)sig;
+    atomic_store(&slow_handler_running, 1);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000000000L +
+                 (now.tv_nsec - start.tv_nsec) < 1200000000L);
+    atomic_store(&slow_handler_running, 0);
+}
+
+static void request_outlasts_long_handler(int mode) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = slow_restart_handler;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR2, &sa, &old);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    char buf[4];
+    struct io_args a = {p[0], buf, sizeof buf};
+    struct blocked_call c;
+    iio_set_entry_mode(mode);
+    start_call(&c, do_read, &a);
+    sleep_us(20000);
+    pthread_kill(c.thread, SIGUSR2);
+    double asked = now_s();
+    while (!atomic_load(&slow_handler_running) && now_s() - asked < 2.0)
+        sched_yield();
+    CHECK(atomic_load(&slow_handler_running)); /* TSan defers handlers */
+    double sent = now_s();
+    CHECK_EQ(iio_cancel(c.handle), 1);
+    CHECK(now_s() - sent < 0.1); /* the canceller does not wait */
+    while (atomic_load(&slow_handler_running) && now_s() - sent < 3)
+        sleep_us(1000);
+    double handler_done = now_s();
+    while (!atomic_load(&c.done) && now_s() - handler_done < 2.0)
+        sleep_us(1000);
+    CHECK(atomic_load(&c.done));
+    if (atomic_load(&c.done)) {
+        pthread_join(c.thread, NULL);
+        CHECK_EQ(c.result, -ECANCELED);
+        CHECK(c.returned_at - handler_done < 0.5);
+    } else {
+        CHECK_EQ(write(p[1], "x", 1), 1); /* let the thread go */
+        pthread_join(c.thread, NULL);
+    }
+    TICK();
+    sigaction(SIGUSR2, &old, NULL);
+    iio_set_entry_mode(IIO_ENTRY_PC_WINDOW);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_request_outlasts_long_handler_portable(void) {
+    request_outlasts_long_handler(IIO_ENTRY_PORTABLE);
+}
+
+static void test_request_outlasts_long_handler_pc_window(void) {
+    if (!iio_pc_window_available())
+        return;
+    request_outlasts_long_handler(IIO_ENTRY_PC_WINDOW);
+}
+
+/*
+ * The kernel refuses our signal (RLIMIT_SIGPENDING exhausted): the cancel
+ * says so (-EAGAIN) instead of claiming success, the request stays
+ * recorded, and a later cancel, once the limit allows, delivers it.
+ */
+static int eagain_scenario(int mode) {
+    if (iio_set_entry_mode(mode) != 0)
+        return 0; /* not available: nothing to check */
+    int p[2];
+    if (pipe(p) != 0)
+        return 30;
+    char buf[4];
+    struct io_args a = {p[0], buf, sizeof buf};
+    struct blocked_call c;
+    start_call(&c, do_read, &a);
+    sleep_us(20000);
+    struct rlimit lim, zero;
+    getrlimit(RLIMIT_SIGPENDING, &lim);
+    zero = lim;
+    zero.rlim_cur = 0;
+    if (setrlimit(RLIMIT_SIGPENDING, &zero) != 0)
+        return 31;
+    int r = iio_cancel(c.handle);
+    setrlimit(RLIMIT_SIGPENDING, &lim);
+    if (r != -EAGAIN)
+        return 32;
+    sleep_us(50000);
+    if (atomic_load(&c.done))
+        return 33; /* nothing was delivered, so nothing can have ended it */
+    if (iio_cancel(c.handle) != 1)
+        return 34;
+    for (int i = 0; i < 200 && !atomic_load(&c.done); i++)
+        sleep_us(10000);
+    if (!atomic_load(&c.done))
+        return 35;
+    pthread_join(c.thread, NULL);
+    return c.result == -ECANCELED ? 0 : 36;
+}
+
+static void test_cancel_reports_refused_signal(void) {
+    CHECK_EQ(run_self("--eagain-pc-window"), 0);
+    CHECK_EQ(run_self("--eagain-portable"), 0);
+}
+
+/*
+ * _Fork() runs no fork handlers: the child's pid must still be right when
+ * it cancels a thread of its own (the library reads it per send).
+ */
+static void test_cancel_in_child_of_raw_fork(void) {
+    pid_t child = _Fork();
+    if (child == 0) {
+        int p[2];
+        if (pipe(p) != 0)
+            _exit(10);
+        char buf;
+        struct io_args a = {p[0], &buf, 1};
+        struct blocked_call c;
+        start_call(&c, do_read, &a);
+        double took = cancel_and_join(&c);
+        _exit(took >= 0 && c.result == -ECANCELED ? 0 : 11);
+    }
+    int status = 0;
+    for (int waited = 0; waited < 500 && waitpid(child, &status, WNOHANG) != child;
+         waited++)
+        sleep_us(10000);
+    if (!WIFEXITED(status)) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+    }
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+static int scenario(const char *name) {
+    if (strcmp(name, "--chain") == 0)
+        return chain_scenario(0);
+    if (strcmp(name, "--chain-nodefer") == 0)
+        return chain_scenario(SA_NODEFER);
+    if (strcmp(name, "--chain-resethand") == 0)
+        return chain_scenario(SA_RESETHAND);
+    if (strcmp(name, "--eagain-pc-window") == 0)
+        return eagain_scenario(IIO_ENTRY_PC_WINDOW);
+    if (strcmp(name, "--eagain-portable") == 0)
+        return eagain_scenario(IIO_ENTRY_PORTABLE);
+    return 100;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1)
+        return scenario(argv[1]);
     setvbuf(stdout, NULL, _IOLBF, 0);
     pthread_t dog;
     pthread_create(&dog, NULL, watchdog, NULL);
@@ -1080,6 +1422,14 @@ int main(void) {
     RUN(test_thread_churn);
     RUN(test_group_cancels_every_member_until_reset);
     RUN(test_fork_child_can_cancel);
+    RUN(test_stale_own_signal_never_reaches_chained_handler);
+    RUN(test_queued_stale_signal_is_dropped);
+    RUN(test_chained_handler_runs_with_its_mask_and_flags);
+    RUN(test_race_with_entry_mode_switching);
+    RUN(test_request_outlasts_long_handler_portable);
+    RUN(test_request_outlasts_long_handler_pc_window);
+    RUN(test_cancel_reports_refused_signal);
+    RUN(test_cancel_in_child_of_raw_fork);
     if (skipped)
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else
