@@ -1,7 +1,8 @@
 /*
- * fork(): one set of handlers, registered before main runs, so that a fork
- * at any moment (even while another thread is in its first iio_init) leaves
- * the child with unlocked, consistent state. Prepare takes the library's
+ * fork(): one set of handlers, registered once before the library takes
+ * its first lock (first thing in iio_init), so that a fork at any moment,
+ * even while another thread is in its first iio_init, leaves the child
+ * with unlocked, consistent state. Prepare takes the library's
  * locks in one order; the child rebuilds what only the forking thread
  * still owns. The driver thread is gone in the child; the next call that
  * needs it starts it again (deadline.c).
@@ -26,6 +27,8 @@ static void child(void) {
     iio_signal_fork_child();
 }
 
-__attribute__((constructor)) static void register_fork_handlers(void) {
-    pthread_atfork(prepare, parent, child);
-}
+static pthread_once_t registered = PTHREAD_ONCE_INIT;
+
+static void register_handlers(void) { pthread_atfork(prepare, parent, child); }
+
+void iio_fork_handlers_register(void) { pthread_once(&registered, register_handlers); }

@@ -167,6 +167,9 @@ void iio_signal_fork_prepare(void);
 void iio_signal_fork_parent(void);
 void iio_signal_fork_child(void);
 
+/* fork.c: the fork handlers, registered once. */
+void iio_fork_handlers_register(void);
+
 /* thread.c */
 extern __thread struct iio_record *iio_tls_record
     __attribute__((tls_model("initial-exec")));

@@ -103,6 +103,7 @@ int iio_init(int signo, unsigned flags) {
     if (!signal_allowed(signo))
         return -EINVAL;
 
+    iio_fork_handlers_register(); /* before the first lock is taken */
     pthread_mutex_lock(&init_lock);
     int result = 0;
     int current = atomic_load(&iio_signo);
