@@ -906,9 +906,9 @@ static void *churn_canceller(void *p) {
 static void test_thread_churn(void) {
     pthread_t canceller;
     pthread_create(&canceller, NULL, churn_canceller, NULL);
-    double end = now_s() + 1.5;
+    double end = now_s() + 1.5, limit = now_s() + 20;
     int made = 0;
-    while (now_s() < end) {
+    while ((now_s() < end || made <= 100) && now_s() < limit) {
         pthread_t t[CHURN_SLOTS];
         for (long i = 0; i < CHURN_SLOTS; i++)
             pthread_create(&t[i], NULL, churn_worker, (void *)i);
@@ -1129,10 +1129,12 @@ static void test_queued_stale_signal_is_dropped(void) {
  * Sub-process scenarios that need a process whose library is not yet set
  * up: this binary re-executed with an argument (see main).
  */
+static const char *self_path; /* argv[0]: under valgrind /proc/self/exe is
+                                 valgrind's own launcher */
 static int run_self(const char *scenario) {
     pid_t child = fork();
     if (child == 0) {
-        execl("/proc/self/exe", "test_interruptio", scenario, (char *)NULL);
+        execl(self_path, self_path, scenario, (char *)NULL);
         _exit(127);
     }
     int status = 0;
@@ -1394,6 +1396,7 @@ static int scenario(const char *name) {
 }
 
 int main(int argc, char **argv) {
+    self_path = argv[0];
     if (argc > 1)
         return scenario(argv[1]);
     setvbuf(stdout, NULL, _IOLBF, 0);
