@@ -96,15 +96,6 @@ bool iio_deadline_passed(uint64_t deadline_ns) {
     return iio_now_ns() >= deadline_ns;
 }
 
-static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
-
-uint64_t iio_effective_deadline(struct iio_record *rec) {
-    uint64_t d = min_u64(iio_tls_call_deadline,
-                         atomic_load(&rec->thread_deadline_ns));
-    const _Atomic uint64_t *source = iio_tls_deadline_source;
-    return source ? min_u64(d, atomic_load(source)) : d;
-}
-
 /* ---- The thread's deadline -------------------------------------------- */
 
 int iio_deadline_set(uint64_t deadline_ns) {
@@ -112,7 +103,10 @@ int iio_deadline_set(uint64_t deadline_ns) {
     struct iio_record *rec = iio_current_record(&err);
     if (rec == NULL)
         return err;
-    atomic_store(&rec->thread_deadline_ns, deadline_ns); /* model: set_own */
+    /* The owner's next operation start reads it in program order; no other
+     * thread needs to see it at once (model: set_own). */
+    atomic_store_explicit(&rec->thread_deadline_ns, deadline_ns,
+                          memory_order_relaxed);
     return 0;
 }
 
@@ -204,13 +198,16 @@ void iio_timer_set_starter(void (*start)(void)) {
 }
 
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns) {
-    if (!atomic_load_explicit(&driver_running, memory_order_relaxed)) {
+    if (__builtin_expect(
+            !atomic_load_explicit(&driver_running, memory_order_relaxed), 0)) {
         /* Not running: never started, or gone in a fork child. */
-        void (*start)(void) = atomic_load(&driver_starter);
-        if (start)
-            start();
-        if (!atomic_load(&driver_running))
+        void (*start)(void) =
+            atomic_load_explicit(&driver_starter, memory_order_relaxed);
+        if (start == NULL)
             return; /* no driver in this process: entry checks only */
+        start();
+        if (!atomic_load(&driver_running))
+            return;
     }
     if (atomic_exchange(&rec->queued, 1) == 0) {
         struct iio_record *head = atomic_load(&notified_stack);

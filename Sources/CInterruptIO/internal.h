@@ -260,9 +260,21 @@ extern __thread uint64_t iio_tls_call_deadline
     __attribute__((tls_model("initial-exec")));
 extern __thread const _Atomic uint64_t *iio_tls_deadline_source
     __attribute__((tls_model("initial-exec")));
-/* The tightest deadline that applies to the caller's next operation,
- * read after its op-begin CAS. */
-uint64_t iio_effective_deadline(struct iio_record *rec);
+/* The tightest deadline that applies to the caller's operation, read after
+ * its op-begin CAS. */
+static inline uint64_t iio_effective_deadline(struct iio_record *rec) {
+    uint64_t d = iio_tls_call_deadline;
+    uint64_t t = atomic_load(&rec->thread_deadline_ns);
+    if (t < d)
+        d = t;
+    const _Atomic uint64_t *source = iio_tls_deadline_source;
+    if (source) {
+        uint64_t w = atomic_load(source);
+        if (w < d)
+            d = w;
+    }
+    return d;
+}
 /* Tells the timer thread about a deadline earlier than it has scheduled. */
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns);
 void iio_timer_fork_child(void);

@@ -48,6 +48,54 @@ static long uninterruptible_call(enum eintr_policy policy, long nr, long a,
                                  long b, long c, long d, long e, long f);
 
 /*
+ * The deadline part of op begin, off the fast path: taken when a deadline
+ * applies, or when the deadlines changed under the CAS (a setter raced with
+ * us) or a source applies. `candidate` is what was stored before the CAS.
+ */
+static __attribute__((noinline)) struct iio_record *
+op_begin_deadline(struct iio_record *rec, uint64_t candidate, bool changed,
+                  long *error) {
+    uint64_t deadline = candidate;
+    if (changed) {
+        deadline = iio_effective_deadline(rec);
+        if (deadline != candidate)
+            atomic_store(&rec->op_deadline_ns, deadline); /* model: op_lower */
+    }
+#if !defined(__x86_64__) && !defined(__aarch64__)
+    atomic_thread_fence(memory_order_seq_cst); /* see op_begin */
+#endif
+    if (deadline == IIO_NEVER)
+        return rec;
+    if (iio_deadline_passed(deadline)) {
+        op_end(rec);
+        *error = -ETIMEDOUT;
+        return NULL;
+    }
+    /* model: op_notify */
+    if (deadline < atomic_load(&rec->scheduled_ns))
+        iio_timer_notify(rec, deadline);
+    return rec;
+}
+
+static __attribute__((noinline)) struct iio_record *
+op_begin_refused(struct iio_record *rec, uint64_t s, long *error) {
+    if (rec == NULL) {
+        int err = iio_bind_slow(&rec);
+        if (err < 0) {
+            *error = err;
+            return NULL;
+        }
+        return rec; /* registered: the caller begins again */
+    }
+    *error = (s & IIO_ST_CANCELLED_BITS) ? -ECANCELED : 0;
+    return NULL;
+}
+
+_Static_assert(IIO_ENTRY_PORTABLE == 1 && IIO_ENTRY_PC_WINDOW == 0 &&
+                   IIO_ST_PORTABLE == (uint64_t)IIO_ENTRY_PORTABLE << 7,
+               "the entry mode shifts into the PORTABLE bit");
+
+/*
  * Begins an operation on the calling thread. Returns the record, or NULL
  * with *error set: registration failed, a sticky or group cancel is in
  * force, the deadline has passed, or (error 0) the thread is already inside
@@ -55,72 +103,55 @@ static long uninterruptible_call(enum eintr_policy policy, long nr, long a,
  * whose call runs uninterruptibly rather than corrupting the outer one's
  * state.
  *
- * The deadline: the call's is stored before the CAS (free: the CAS orders
- * it); the thread's and the source's are read after it, since their setters
- * store first and then look for an operation in flight; a tighter one found
- * there is stored seq_cst. Either store then precedes the load of
- * scheduled_ns: the handshake in deadline.c.
+ * The deadline: the candidate (the call's and the thread's, as read before
+ * the CAS) is stored before the CAS, and only when it changed: the CAS
+ * orders it. The thread's and the source's are read again after it, since
+ * their setters store first and then look for an operation in flight; a
+ * different value found there is stored seq_cst. Either store precedes the
+ * load of scheduled_ns: the handshake in deadline.c. On x86-64 the locked
+ * CAS, and on AArch64 its acquire/release pair, keep the relaxed store
+ * before that load; elsewhere op_begin_deadline fences.
  */
-static struct iio_record *op_begin(long *error, bool *portable) {
-    int err;
-    struct iio_record *rec = iio_current_record(&err);
-    if (__builtin_expect(rec == NULL, 0)) {
-        *error = err;
-        return NULL;
+static inline __attribute__((always_inline)) struct iio_record *
+op_begin(long *error, bool *portable) {
+    struct iio_record *rec = iio_tls_record;
+    uint64_t s = 0;
+    for (;;) {
+        if (__builtin_expect(rec != NULL, 1)) {
+            s = atomic_load_explicit(&rec->state, memory_order_relaxed);
+            if (__builtin_expect(!(s & (IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS)),
+                                 1))
+                break;
+        }
+        rec = op_begin_refused(rec, s, error);
+        if (rec == NULL)
+            return NULL;
     }
-    uint64_t s = atomic_load_explicit(&rec->state, memory_order_relaxed);
-    if (__builtin_expect(s & (IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS), 0)) {
-        *error = (s & IIO_ST_CANCELLED_BITS) ? -ECANCELED : 0;
-        return NULL;
-    }
-    /* The candidate: what the deadlines say before the CAS. */
-    uint64_t deadline = iio_tls_call_deadline;
+    uint64_t candidate = iio_tls_call_deadline;
     uint64_t thread_deadline =
         atomic_load_explicit(&rec->thread_deadline_ns, memory_order_relaxed);
-    if (thread_deadline < deadline)
-        deadline = thread_deadline;
-    if (atomic_load_explicit(&rec->op_deadline_ns, memory_order_relaxed) !=
-        deadline)
-        atomic_store_explicit(&rec->op_deadline_ns, deadline,
+    if (thread_deadline < candidate)
+        candidate = thread_deadline;
+    if (__builtin_expect(atomic_load_explicit(&rec->op_deadline_ns,
+                                              memory_order_relaxed) !=
+                             candidate,
+                         0))
+        atomic_store_explicit(&rec->op_deadline_ns, candidate,
                               memory_order_relaxed); /* model: op_deadline */
-    *portable = atomic_load_explicit(&iio_mode, memory_order_relaxed) ==
-                IIO_ENTRY_PORTABLE;
-    uint64_t entry = *portable ? IIO_ST_PORTABLE : 0;
+    uint64_t entry =
+        (uint64_t)atomic_load_explicit(&iio_mode, memory_order_relaxed) << 7;
+    *portable = entry != 0;
     do {
-        if (s & (IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS)) {
-            *error = (s & IIO_ST_CANCELLED_BITS) ? -ECANCELED : 0;
-            return NULL;
-        }
+        if (__builtin_expect(s & (IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS), 0))
+            return op_begin_refused(rec, s, error);
         /* model: op_begin */
     } while (!atomic_compare_exchange_weak_explicit(
         &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP | entry,
         memory_order_seq_cst, memory_order_relaxed));
-    /* The authority: the deadlines as they are after the CAS (a setter
-     * stores, then looks for an operation in flight). Different from the
-     * candidate only when a setter raced with us or a source applies. */
-    uint64_t effective = iio_effective_deadline(rec);
-    if (__builtin_expect(effective != deadline, 0)) {
-        deadline = effective;
-        atomic_store(&rec->op_deadline_ns, deadline); /* model: op_lower */
-    }
-#if !defined(__x86_64__) && !defined(__aarch64__)
-    else {
-        /* x86-64's locked CAS and AArch64's acquire/release pair keep the
-         * earlier store before the scheduled_ns load below; C11 alone does
-         * not promise it for a relaxed store, so elsewhere, fence. */
-        atomic_thread_fence(memory_order_seq_cst);
-    }
-#endif
-    if (__builtin_expect(deadline != IIO_NEVER, 0)) {
-        if (iio_deadline_passed(deadline)) {
-            op_end(rec);
-            *error = -ETIMEDOUT;
-            return NULL;
-        }
-        /* model: op_notify */
-        if (deadline < atomic_load(&rec->scheduled_ns))
-            iio_timer_notify(rec, deadline);
-    }
+    bool changed = atomic_load(&rec->thread_deadline_ns) != thread_deadline ||
+                   iio_tls_deadline_source != NULL;
+    if (__builtin_expect(candidate != IIO_NEVER || changed, 0))
+        return op_begin_deadline(rec, candidate, changed, error);
     return rec;
 }
 
