@@ -57,6 +57,11 @@ int iio_send_signal(struct iio_record *rec) {
     return -EAGAIN;
 }
 
+/* Before main: see fork.c. Here because every user links this file. */
+__attribute__((constructor)) static void register_fork_handlers(void) {
+    iio_fork_handlers_register();
+}
+
 void iio_signal_fork_prepare(void) { pthread_mutex_lock(&init_lock); }
 void iio_signal_fork_parent(void) { pthread_mutex_unlock(&init_lock); }
 void iio_signal_fork_child(void) { pthread_mutex_unlock(&init_lock); }
@@ -103,7 +108,7 @@ int iio_init(int signo, unsigned flags) {
     if (!signal_allowed(signo))
         return -EINVAL;
 
-    iio_fork_handlers_register(); /* before the first lock is taken */
+    iio_fork_handlers_register(); /* done before main: a load */
     pthread_mutex_lock(&init_lock);
     int result = 0;
     int current = atomic_load(&iio_signo);
