@@ -87,7 +87,17 @@ op_begin_refused(struct iio_record *rec, uint64_t s, long *error) {
         }
         return rec; /* registered: the caller begins again */
     }
-    *error = (s & IIO_ST_CANCELLED_BITS) ? -ECANCELED : 0;
+    if (s & IIO_ST_CANCELLED_BITS) {
+        *error = -ECANCELED;
+        return NULL;
+    }
+    /* Nested in an application handler that interrupted one of our calls
+     * on this thread: the call runs uninterruptibly (the word belongs to
+     * the outer call), but a deadline already passed still fails it. */
+    uint64_t deadline = iio_effective_deadline(rec);
+    *error = deadline != IIO_NEVER && iio_deadline_passed(deadline)
+                 ? -ETIMEDOUT
+                 : 0;
     return NULL;
 }
 
@@ -346,6 +356,15 @@ int iio_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms) {
  * socket on which connect never ran reports -ENOTCONN, never 0.
  */
 int iio_connect_finish(int fd) {
+    /* A listening socket never polls writable, and neither may what is no
+     * socket at all: neither can have an attempt in progress. */
+    int listening = 0;
+    socklen_t listening_len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+                   &listening_len) != 0)
+        return -errno; /* -ENOTSOCK, -EBADF */
+    if (listening)
+        return -ENOTCONN;
     struct pollfd pfd = {.fd = fd, .events = POLLOUT};
     int r = iio_poll(&pfd, 1, -1);
     if (r < 0)

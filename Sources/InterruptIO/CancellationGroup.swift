@@ -1,6 +1,12 @@
 import CInterruptIO
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// A set of threads that can be cancelled together: cancelling the group
 /// interrupts every member's call in flight and fails its later calls with
 /// `Errno.canceled` until ``reset()``. A thread-per-connection server shuts
@@ -21,8 +27,17 @@ public final class CancellationGroup: @unchecked Sendable {
     /// Runs `body` with the calling thread a member of the group. If the
     /// group is cancelled (now or while `body` runs), interruptible calls in
     /// `body` throw `Errno.canceled`.
+    ///
+    /// A thread can belong to at most 255 groups at once; joining a 256th
+    /// (or running out of memory) is a programming error that traps rather
+    /// than running `body` outside the group.
+    ///
+    /// The corresponding C functions are `iio_group_join` and
+    /// `iio_group_leave`.
     public func withMembership<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        _ = iio_group_join(group)
+        let joined = iio_group_join(group)
+        precondition(joined == 0 || joined == -ECANCELED,
+                     "InterruptIO: cannot join the group (\(Errno(rawValue: -joined))): at most 255 groups a thread")
         defer { _ = iio_group_leave(group) }
         return try body()
     }

@@ -7,6 +7,12 @@
  * installed without SA_RESTART, so the blocked call returns early and the
  * descriptor stays open and usable.
  *
+ * A wrapper called from a signal handler that interrupted one of our calls
+ * on the same thread (an application handler making I/O calls) runs
+ * uninterruptibly: it fails at once under a sticky or group cancel or a
+ * passed deadline, but neither a request nor a deadline can end it once it
+ * blocks, since the thread's state belongs to the interrupted call.
+ *
  * Return convention (all wrappers): the system call's result, or a negative
  * errno value. Two values are the library's own:
  *   -ECANCELED  the operation was cancelled (iio_cancel, iio_cancel_sticky)
@@ -326,7 +332,8 @@ int iio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
  * Waits (interruptibly) until a connect in progress on fd finishes and
  * returns its outcome: 0 connected, the negative error from SO_ERROR, or
  * -ENOTCONN when no attempt was ever made (iio_connect failed before
- * calling connect: a passed deadline, a sticky cancel).
+ * calling connect: a passed deadline, a sticky cancel; or a listening
+ * socket); -ENOTSOCK for a descriptor that is not a socket.
  */
 int iio_connect_finish(int fd);
 
