@@ -75,7 +75,9 @@ import Glibc
                 for k in 0..<spin { x &+= k }
                 if x == -1 { print(x) }
             } else {
-                usleep(UInt32.random(in: 20...800))
+                // Task.sleep, not usleep: a blocked cooperative thread
+                // starves other suites' async tests on 2 cores.
+                try? await Task.sleep(for: .microseconds(Int64.random(in: 20...800)))
             }
             victim.cancel()
             _ = try w2.write(UnsafeRawBufferPointer(start: [UInt8(1)], count: 1))

@@ -500,7 +500,11 @@ private func childCode(_ outcome: IOResult, end: Deadline, deadline: Deadline) -
         case .failure(let error as Errno): #expect(error == .timedOut)
         default: #expect(Bool(false), "expected Errno.timedOut, got \(outcome)")
         }
-        #expect(onTime(end, tight), "returned \(describe(end, tight)) (task deadline \(taskIsTighter ? "+100 ms" : "+2 s"), call \(taskIsTighter ? "+2 s" : "+100 ms"))")
+        // The slack is wide on purpose: the awaiting task resumes on
+        // Swift's cooperative pool, which the parallel suites' synchronous
+        // tests can hold for a second on 2 cores. 1.2 s still tells the
+        // tight deadline (100 ms) from the loose one (2 s).
+        #expect(onTime(end, tight, slack: .milliseconds(1_200)), "returned \(describe(end, tight)) (task deadline \(taskIsTighter ? "+100 ms" : "+2 s"), call \(taskIsTighter ? "+2 s" : "+100 ms"))")
         #expect(InterruptIO.currentTaskDeadline == .never)
     }
 }
