@@ -80,11 +80,11 @@ import Glibc
                 try? await Task.sleep(for: .microseconds(Int64.random(in: 20...800)))
             }
             victim.cancel()
-            _ = try w2.write(UnsafeRawBufferPointer(start: [UInt8(1)], count: 1))
+            _ = try [UInt8(1)].withUnsafeBytes { try w2.write($0) }
             // Bounded wait for the victim.
             let watchdog = Task {
                 try await Task.sleep(for: .seconds(3))
-                _ = try? w.write(UnsafeRawBufferPointer(start: [UInt8(0)], count: 1))
+                _ = try? [UInt8(0)].withUnsafeBytes { try w.write($0) }
             }
             let v = await victim.value
             watchdog.cancel()
@@ -130,7 +130,7 @@ import Glibc
             for s in setters { _ = s.join(within: .seconds(10)) }
             dd.setReadDeadline(.now)
             let result = reader.join(within: .seconds(2))
-            if result == nil { _ = try w.write(UnsafeRawBufferPointer(start: [UInt8(0)], count: 1)); _ = reader.join() }
+            if result == nil { _ = try [UInt8(0)].withUnsafeBytes { try w.write($0) }; _ = reader.join() }
             #expect(result == .failure(.timedOut), "got \(String(describing: result))")
             if result != .failure(.timedOut) { break }
         }
