@@ -480,7 +480,8 @@ private func childCode(_ outcome: IOResult, end: Deadline, deadline: Deadline) -
 
     /// (6) The task deadline and the call deadline: the tighter wins, in
     /// either order.
-    @Test(arguments: [true, false])
+    @Test(.disabled(if: runningUnderThreadSanitizer, "the cooperative pool resumes too late at TSan's speed on 2 cores"),
+          arguments: [true, false])
     func asyncTaskAndCallDeadlinesTightestWins(taskIsTighter: Bool) async throws {
         let (r, w) = try pipePair()
         defer { try? r.close(); try? w.close() }
