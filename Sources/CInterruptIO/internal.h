@@ -173,7 +173,8 @@ void iio_fork_handlers_register(void);
 /* thread.c */
 extern __thread struct iio_record *iio_tls_record
     __attribute__((tls_model("initial-exec")));
-/* Set by the handler when it deferred our signal; op end unblocks it. */
+/* How many times the handler deferred our signal in this operation; op
+ * end unblocks it. */
 extern __thread int iio_tls_signal_deferred
     __attribute__((tls_model("initial-exec")));
 int iio_bind_slow(struct iio_record **out);

@@ -241,11 +241,15 @@ static uintptr_t *saved_pc(void *context) {
  * returns, with the PC back inside the window; op end unblocks it
  * otherwise, and the late copy is then dropped as stale.
  */
+/* Nested application handlers a request can wait through, one deferral a
+ * level (found with two levels by the model's window_nested2). */
+#define MAX_DEFERRALS 8
+
 static void defer_to_interrupted_context(struct iio_record *rec, int sig,
                                          void *context) {
     ucontext_t *uc = context;
     sigaddset(&uc->uc_sigmask, sig);
-    iio_tls_signal_deferred = 1;
+    iio_tls_signal_deferred++;
     atomic_fetch_or(&rec->state, IIO_ST_CLEANUP); /* model: defer */
     iio_send_signal(rec);
 }
@@ -278,11 +282,13 @@ static void handler(int sig, siginfo_t *info, void *context) {
         uintptr_t *pc = saved_pc(context);
         if (*pc >= (uintptr_t)iio_cp_begin && *pc < (uintptr_t)iio_cp_end)
             *pc = (uintptr_t)iio_cp_cancel; /* model: redirect */
-        else if (*pc != (uintptr_t)iio_cp_end && !iio_tls_signal_deferred)
+        else if (*pc != (uintptr_t)iio_cp_end &&
+                 iio_tls_signal_deferred < MAX_DEFERRALS)
             defer_to_interrupted_context(rec, sig, context);
-        /* At iio_cp_end the kernel has returned: nothing to restart. One
-         * deferral an operation is enough (and where a context's mask is
-         * not honoured, valgrind's, it cannot become a signal storm). */
+        /* At iio_cp_end the kernel has returned: nothing to restart. Each
+         * level of nested application handlers takes one deferral; the
+         * bound keeps a context whose mask is not honoured (valgrind's)
+         * from turning it into a signal storm. */
     }
 #else
     (void)request_pending;
