@@ -20,7 +20,8 @@
  *                 cancel and clear
  *   CFG_REUSE     thread exit, record reuse and retirement with stale
  *                 handles: cancel, sticky cancel, the hold
- * Options: -DREFUSE=n (the kernel may refuse n of our signals: EAGAIN),
+ * Options: -DNAPP_DEFAULT=n (application handler runs), -DMAX_DEFERRALS,
+ * -DREFUSE=n (the kernel may refuse n of our signals: EAGAIN),
  * -DREFUSE_REQUESTERS_ONLY, -DREFUSE_DRIVER_ONLY, -DINC_BITS, -DINC_START,
  * -DGEN_BITS, -DNOPS, -DTMAX; -DMUT_* are the mutants check.sh --mutants
  * runs (each breaks one C step and must be caught).
@@ -117,8 +118,8 @@
 #ifndef NOPS1
 #define NOPS1 NOPS      /* target 1's calls                            */
 #endif
-/* signal.c MAX_DEFERRALS: 8 in the working tree this was last checked
- * against; 1 in commit 025ba21 ("one deferral an operation") */
+/* signal.c MAX_DEFERRALS: 8 since commit 9e2ade8; before it, one
+ * deferral an operation (mut_one_deferral) */
 #ifndef MAX_DEFERRALS
 #define MAX_DEFERRALS 8
 #endif
