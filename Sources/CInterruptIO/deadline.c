@@ -53,6 +53,9 @@ __thread const _Atomic uint64_t *iio_tls_deadline_source
 static struct iio_record *_Atomic notified_stack;
 static _Atomic uint64_t driver_sleeps_until = IIO_NEVER;
 static _Atomic uint32_t wake_word;
+/* Set by iio_timer_wake: the driver's next (or current) sleep returns at
+ * once, whatever it sleeps toward. */
+static _Atomic int wake_pending;
 static _Atomic int driver_running;
 static void (*_Atomic driver_starter)(void);
 /* The driver's: popped one at a time from a list taken whole off the stack. */
@@ -220,6 +223,11 @@ void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns) {
         wake_driver();
 }
 
+void iio_timer_wake(void) {
+    atomic_store(&wake_pending, 1);
+    wake_driver();
+}
+
 int iio_timer_claim_driver(void) {
     if (atomic_load_explicit(&driver_running, memory_order_relaxed))
         return 0;
@@ -237,6 +245,7 @@ void iio_timer_fork_child(void) {
     atomic_store(&notified_stack, NULL);
     taken = NULL;
     atomic_store(&driver_sleeps_until, IIO_NEVER);
+    atomic_store(&wake_pending, 0);
 }
 
 int64_t iio_timer_take_notified(void) {
@@ -285,7 +294,8 @@ void iio_timer_sleep(uint64_t until_ns) {
     atomic_store(&driver_sleeps_until, until_ns);
     /* A notify that raced with the store above either saw the new target
      * (and wakes us) or pushed a record that is still waiting: look. */
-    if (atomic_load(&notified_stack) != NULL || taken != NULL) {
+    if (atomic_load(&notified_stack) != NULL || taken != NULL ||
+        atomic_exchange(&wake_pending, 0)) {
         atomic_store(&driver_sleeps_until, 0);
         return;
     }

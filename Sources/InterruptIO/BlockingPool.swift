@@ -9,126 +9,412 @@ import Musl
 
 /// The threads the async API runs blocking calls on: owned by the library,
 /// never Swift's cooperative pool (blocking a cooperative thread starves
-/// every task). Threads are made on demand up to ``maximumThreads`` and then
-/// kept; calls beyond that wait in a queue, first come first served.
+/// every task).
 ///
-/// A call's Task being cancelled interrupts it wherever it is: still queued,
-/// it completes with `Errno.canceled` without running; running, its thread
-/// gets a sticky cancel (so a helper that loops stops too), cleared before
-/// the thread takes its next call.
+/// **Growth.** A call never waits behind an unrelated blocked call: when
+/// every pool thread is busy, the pool makes another, up to
+/// ``maximumThreads``. A thread idle for ``idleTimeout`` retires. Threads are
+/// named `iio-pool` (`top -H`, `ps -L`, debuggers) and have
+/// ``threadStackSize`` bytes of stack.
+///
+/// **At the limit** (or when the system refuses a thread) a call waits in a
+/// first-come-first-served queue, and there it obeys everything it would
+/// obey running: cancelling the awaiting Task completes it at once with
+/// `CancellationError`, its deadline (the tighter of the call's and the
+/// ``InterruptIO/withDeadline(_:isolation:_:)`` scope's) completes it with
+/// `Errno.timedOut` at that instant (fired by the library's timer thread).
+/// Either way it leaves the queue and never runs.
+///
+/// **Running**, the call is bounded by the same deadline (it is the pool
+/// thread's own deadline while the call runs) and the Task's cancellation
+/// gives the thread a sticky cancel, so a helper that loops stops too; the
+/// thread's deadline and cancel are cleared before it takes its next call.
+///
+/// The states of a call (`Job.Phase`), all changed under the pool's lock:
+/// `new` (not yet submitted) → `queued` → `running` → `done`; `new` or
+/// `queued` → `done` by a cancel or, queued, by its deadline. A call is
+/// resumed exactly once, by whoever moves it to `done`.
 public enum BlockingPool {
-    /// The most threads the pool makes (default 64; set before first use).
+    /// The most threads the pool makes. The default is Go's runtime limit,
+    /// 10,000 (`debug.SetMaxThreads`), lowered to half the process limit
+    /// (`RLIMIT_NPROC`) and a quarter of the system's (`threads-max`) so
+    /// that the pool alone cannot exhaust either. A blocked call costs a
+    /// thread: 10,000 of them at the default stack reserve 5 GiB of address
+    /// space but touch only a few pages each. Takes effect for the next
+    /// thread made.
     public static var maximumThreads: Int {
         get { state.withLock { $0.maximum } }
         set { state.withLock { $0.maximum = max(1, newValue) } }
     }
 
+    /// How long a thread waits for work before it retires (default 10 s).
+    public static var idleTimeout: Duration {
+        get { state.withLock { $0.idleTimeout } }
+        set { state.withLock { $0.idleTimeout = max(newValue, .milliseconds(1)) } }
+    }
+
+    /// The stack size of threads made from now on (default 512 KiB). The
+    /// pool's own work (a system call through the C layer and, on a signal,
+    /// the library's handler) needs a few KiB; the rest is headroom for
+    /// operations given to ``run(deadline:_:)`` and for application signal
+    /// handlers that run on the thread. Raise it for deep operations.
+    public static var threadStackSize: Int {
+        get { state.withLock { $0.stackSize } }
+        set { state.withLock { $0.stackSize = max(newValue, 64 * 1024) } }
+    }
+
+    /// Threads the pool has now (busy and idle).
+    public static var threadCount: Int { state.withLock { $0.threads } }
+
+    /// Calls waiting for a thread now.
+    public static var queuedCount: Int { state.withLock { $0.waiting } }
+
+    /// Runs a synchronous operation on a pool thread and returns its result:
+    /// the bridge every async form of the library is built on, open to any
+    /// operation made of the library's interruptible calls.
+    ///
+    /// - `deadline`, combined with the ``InterruptIO/withDeadline(_:isolation:_:)``
+    ///   scope's, bounds the wait for a thread and, as the pool thread's own
+    ///   deadline, every interruptible call `operation` makes.
+    /// - Cancelling the awaiting Task: queued, the call completes at once
+    ///   with `CancellationError` without running; running, the thread's
+    ///   calls fail with `Errno.canceled`, which this method turns into
+    ///   `CancellationError`. Any other error `operation` throws (including
+    ///   an ``IncompleteTransfer`` that carries a count) is thrown as is,
+    ///   and a result `operation` returns is returned even when the Task was
+    ///   cancelled meanwhile (nothing moved is lost).
+    /// - A deadline that passes while the call is queued: `Errno.timedOut`.
+    public static func run<R: Sendable, Failure: Error>(
+        deadline: Deadline = .never, _ operation: @escaping @Sendable () throws(Failure) -> R
+    ) async throws -> R {
+        try await onPool(deadline, operation)
+    }
+
+    // MARK: The pool's state
+
     struct State {
+        /// Submitted calls in order; entries already `done` (cancelled or
+        /// expired while waiting) are skipped by the thread that meets them.
         var queue: [Job] = []
         var head = 0
+        /// Calls in `queue` that are still `queued`.
+        var waiting = 0
         var threads = 0
+        /// Threads waiting for work (counted from when a thread finds the
+        /// queue empty until it takes a call or retires).
         var idle = 0
-        var maximum = 64
+        var maximum = BlockingPool.defaultMaximumThreads()
+        var idleTimeout = Duration.seconds(10)
+        var stackSize = 512 * 1024
+        /// Queued calls with a deadline, by timer slot: the timer thread
+        /// fires slots (``expireQueued(slot:now:)``).
+        var timerSlots: [Job?] = []
+        var freeTimerSlots: [Int] = []
+        /// Slots filed since the timer thread last looked.
+        var timerRequests: [(slot: Int, instant: UInt64)] = []
+
+        mutating func pushJob(_ job: Job) {
+            queue.append(job)
+            waiting += 1
+        }
+
+        /// The next call still queued, or nil.
+        mutating func popJob() -> Job? {
+            while head < queue.count {
+                let job = queue[head]
+                head += 1
+                if head > 64 && head * 2 > queue.count {
+                    queue.removeFirst(head)
+                    head = 0
+                }
+                if case .queued = job.phase { return job }
+            }
+            return nil
+        }
+
+        mutating func fileTimer(for job: Job) {
+            let slot = freeTimerSlots.popLast() ?? { timerSlots.append(nil); return timerSlots.count - 1 }()
+            timerSlots[slot] = job
+            job.timerSlot = slot
+            timerRequests.append((slot, job.deadline.uptimeNanoseconds))
+        }
+
+        /// The call leaves the queue: its slot is free (a firing for it that
+        /// is already on its way finds the slot empty or reused and looks at
+        /// whichever call holds it now).
+        mutating func leaveQueue(_ job: Job) {
+            waiting -= 1
+            if job.timerSlot >= 0 {
+                timerSlots[job.timerSlot] = nil
+                freeTimerSlots.append(job.timerSlot)
+                job.timerSlot = -1
+            }
+        }
     }
 
     static let state = PThreadMutex(State())
     /// Signalled (under `state`'s lock) when a call is queued.
     nonisolated(unsafe) static let wakeup: UnsafeMutablePointer<pthread_cond_t> = {
         let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-        pthread_cond_init(condition, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
         return condition
     }()
 
-    /// One blocking call and the awaiting Task's view of it.
+    /// How a call left the pool.
+    enum Outcome {
+        /// It ran; `cancelled`: the Task was cancelled meanwhile.
+        case ran(cancelled: Bool)
+        /// It never ran: cancelled, or its deadline passed, while queued.
+        case notRun(Errno)
+    }
+
+    /// One call and the awaiting Task's view of it. Every field is guarded
+    /// by the pool's lock.
     final class Job: @unchecked Sendable {
-        enum Phase { case queued, running(InterruptibleThread), finished }
-        let body: @Sendable () -> Int
-        let phase = PThreadMutex<(phase: Phase, cancelled: Bool)>((.queued, false))
-        var continuation: CheckedContinuation<Int, Never>?
+        enum Phase { case new, queued, running(InterruptibleThread), done }
+        var phase = Phase.new
+        var taskCancelled = false
+        let deadline: Deadline
+        var body: (() -> Void)?
+        var continuation: UnsafeContinuation<Outcome, Never>?
+        var timerSlot = -1
 
-        init(_ body: @escaping @Sendable () -> Int) { self.body = body }
+        init(deadline: Deadline, body: @escaping () -> Void) {
+            self.deadline = deadline
+            self.body = body
+        }
 
-        /// Called from the Task's cancellation handler, on any thread.
-        func cancel() {
-            phase.withLock { state in
-                state.cancelled = true
-                // Under the job's lock the worker cannot finish this job and
-                // start another, so the sticky cancel lands on this job only.
-                if case .running(let thread) = state.phase { _ = try? thread.cancelSticky() }
-            }
+        /// Moves the call to `done`; returns the continuation to resume
+        /// (outside the lock), or nil if someone else finishes it.
+        func finish() -> UnsafeContinuation<Outcome, Never>? {
+            phase = .done
+            body = nil
+            defer { continuation = nil }
+            return continuation
         }
     }
 
-    /// Runs `body` on a pool thread and returns its result; cancelling the
-    /// awaiting Task interrupts it.
-    static func run(_ body: @escaping @Sendable () -> Int) async -> Int {
-        let job = Job(body)
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                job.continuation = continuation
-                submit(job)
-            }
+    /// Submits `job` and waits until it ran or left the queue.
+    static func perform(_ job: Job) async -> Outcome {
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { continuation in submit(job, continuation) }
         } onCancel: {
-            job.cancel()
+            cancel(job)
         }
     }
 
-    private static func submit(_ job: Job) {
-        let needsThread = state.withLock { s -> Bool in
-            s.queue.append(job)
-            pthread_cond_signal(wakeup)
+    private static func submit(_ job: Job, _ continuation: UnsafeContinuation<Outcome, Never>) {
+        var resumeNow = false
+        var spawn = false
+        var stackSize = 0
+        var wakeTimer = false
+        state.withLock { s in
+            job.continuation = continuation
+            if job.taskCancelled {
+                resumeNow = true
+                _ = job.finish()
+                return
+            }
+            job.phase = .queued
+            s.pushJob(job)
             // Every waiting call needs a thread of its own: a call that
             // blocks must never hold up one queued behind it.
-            if s.queue.count - s.head > s.idle && s.threads < s.maximum {
+            if s.waiting > s.idle && s.threads < s.maximum {
                 s.threads += 1
-                return true
+                spawn = true
+                stackSize = s.stackSize
+            } else {
+                pthread_cond_signal(wakeup)
+                if s.waiting > s.idle && job.deadline != .never {
+                    s.fileTimer(for: job)
+                    wakeTimer = true
+                }
             }
-            return false
         }
-        if needsThread { spawnWorker() }
+        if resumeNow { return continuation.resume(returning: .notRun(.canceled)) }
+        if spawn { spawnWorker(stackSize: stackSize, for: job) }
+        if wakeTimer { wakeTimerThread() }
     }
 
-    private static func spawnWorker() {
-        startThread("blocking pool") { BlockingPool.work() }
+    private static func spawnWorker(stackSize: Int, for job: Job) {
+        let started = tryStartThread(named: "iio-pool", stackSize: stackSize) { BlockingPool.work() }
+        guard case .failure = started else { return }
+        // The system refused a thread (its limits): the call waits like one
+        // at the pool's limit, with its cancellation and deadline honoured.
+        let wakeTimer = state.withLock { s -> Bool in
+            s.threads -= 1
+            guard case .queued = job.phase, job.deadline != .never, job.timerSlot < 0 else { return false }
+            s.fileTimer(for: job)
+            return true
+        }
+        if wakeTimer { wakeTimerThread() }
     }
 
-    /// A worker counts as idle from when it finds the queue empty until it
-    /// takes a call, so that submit can tell whether a thread is free.
-    private static func take() -> Job {
-        var counted = false
-        return state.waitUntil(wakeup) { s -> Job? in
-            guard s.head < s.queue.count else {
-                if !counted { s.idle += 1; counted = true }
+    private static func wakeTimerThread() {
+        TimerDriver.ensureRunning()
+        iio_timer_wake()
+    }
+
+    /// The Task was cancelled (from its cancellation handler, any thread).
+    private static func cancel(_ job: Job) {
+        let continuation = state.withLock { s -> UnsafeContinuation<Outcome, Never>? in
+            job.taskCancelled = true
+            switch job.phase {
+            case .new, .done:
+                return nil // submit sees the flag; or finished already
+            case .queued:
+                s.leaveQueue(job)
+                return job.finish()
+            case .running(let thread):
+                // Under the lock the worker cannot finish this call and take
+                // another, so the sticky cancel lands on this call only.
+                _ = try? thread.cancelSticky()
                 return nil
             }
-            if counted { s.idle -= 1 }
-            let job = s.queue[s.head]
-            s.head += 1
-            if s.head > 64 && s.head * 2 > s.queue.count {
-                s.queue.removeFirst(s.head)
-                s.head = 0
+        }
+        continuation?.resume(returning: .notRun(.canceled))
+    }
+
+    /// The timer thread's look at a slot whose instant came; returns when
+    /// to look again (`UInt64.max`: not until filed again).
+    static func expireQueued(slot: Int, now: UInt64) -> UInt64 {
+        var instant = UInt64.max
+        let continuation = state.withLock { s -> UnsafeContinuation<Outcome, Never>? in
+            guard slot < s.timerSlots.count, let job = s.timerSlots[slot], case .queued = job.phase else { return nil }
+            if job.deadline.uptimeNanoseconds > now {
+                instant = job.deadline.uptimeNanoseconds
+                return nil
             }
-            return job
+            s.leaveQueue(job)
+            return job.finish()
+        }
+        continuation?.resume(returning: .notRun(.timedOut))
+        return instant
+    }
+
+    /// The slots filed since the timer thread last asked, with their instants.
+    static func takeTimerRequests(into requests: inout [(slot: Int, instant: UInt64)]) {
+        state.withLock { s in
+            swap(&requests, &s.timerRequests)
+            s.timerRequests.removeAll(keepingCapacity: true)
         }
     }
 
-    private static func work() -> Never {
+    // MARK: The threads
+
+    /// The next call for this thread, or nil when it stayed idle for
+    /// ``idleTimeout`` (it has then left the count: the thread must exit).
+    private static func take(_ me: InterruptibleThread) -> Job? {
+        var idleUntil: UInt64? = nil
+        return state.waitUntil(wakeup, until: { idleUntil }) { s -> Job?? in
+            if let job = s.popJob() {
+                if idleUntil != nil { s.idle -= 1 }
+                s.leaveQueue(job)
+                job.phase = .running(me)
+                return .some(job)
+            }
+            let now = iio_now_ns()
+            if let until = idleUntil {
+                if now < until { return nil }
+                s.idle -= 1
+                s.threads -= 1
+                return .some(nil)
+            }
+            s.idle += 1
+            idleUntil = now &+ UInt64(max(0, Deadline.saturatingNanoseconds(s.idleTimeout, rounding: .up)))
+            return nil
+        }
+    }
+
+    private static func work() {
         guard let me = try? InterruptibleThread.current() else {
-            fatalError("InterruptIO: a pool thread cannot be registered")
+            // Without a record the thread can run nothing interruptibly;
+            // leave the calls to other threads.
+            state.withLock { $0.threads -= 1 }
+            return
         }
-        while true {
-            let job = take()
-            let cancelledBeforeStart = job.phase.withLock { state -> Bool in
-                if state.cancelled { return true }
-                state.phase = .running(me)
-                return false
+        while let job = take(me) {
+            let body = state.withLock { _ in job.body }
+            if job.deadline != .never {
+                TimerDriver.ensureRunning()
+                iio_deadline_set(job.deadline.uptimeNanoseconds)
             }
-            let result = cancelledBeforeStart ? -Int(ECANCELED) : job.body()
-            job.phase.withLock { state in
-                state.phase = .finished
-                if state.cancelled { try? me.clearCancel() }
-            }
-            job.continuation?.resume(returning: result)
+            body?()
+            if job.deadline != .never { iio_deadline_set(UInt64.max) }
+            let (continuation, cancelled) = state.withLock { _ in (job.finish(), job.taskCancelled) }
+            if cancelled { try? me.clearCancel() }
+            continuation?.resume(returning: .ran(cancelled: cancelled))
         }
+    }
+
+    /// Go's limit lowered to what this process and system allow.
+    static func defaultMaximumThreads() -> Int {
+        var limit = 10_000
+        var processLimit = rlimit()
+        if getrlimit(__rlimit_resource_t(__RLIMIT_NPROC.rawValue), &processLimit) == 0 && processLimit.rlim_cur != rlim_t.max {
+            limit = min(limit, Int(clamping: processLimit.rlim_cur / 2))
+        }
+        if let text = try? String(contentsOfProcFile: "/proc/sys/kernel/threads-max"),
+           let systemLimit = Int(String(text.prefix { $0.isNumber })) {
+            limit = min(limit, systemLimit / 4)
+        }
+        return max(limit, 16)
+    }
+}
+
+/// Runs `operation` on the pool under `deadline` (and the task's); the
+/// wrappers' bridge. `operation` may capture buffers that are not Sendable:
+/// the caller awaits its completion, or its removal from the queue without
+/// running, before it returns, so nothing it captured is used afterwards.
+/// `notRun` makes the error for a call that never ran (the looping helpers
+/// report it with a count of 0).
+func onPool<R, Failure: Error>(
+    _ deadline: Deadline, notRun: (Errno) -> any Error = { $0 == .canceled ? CancellationError() : $0 },
+    _ operation: @escaping () throws(Failure) -> R
+) async throws -> R {
+    let effective = min(deadline, InterruptIO.taskDeadline)
+    if Task.isCancelled { throw notRun(.canceled) }
+    let result = UncheckedSendable(value: ResultBox<R>())
+    let job = BlockingPool.Job(deadline: effective) { [operation] in
+        do throws(Failure) { result.value.value = .success(try operation()) } catch { result.value.value = .failure(error) }
+    }
+    switch await BlockingPool.perform(job) {
+    case .notRun(let errno):
+        throw notRun(errno)
+    case .ran(let cancelled):
+        switch result.value.value! {
+        case .success(let value): return value
+        case .failure(let error):
+            if cancelled, let errno = error as? Errno, errno == .canceled { throw CancellationError() }
+            throw error
+        }
+    }
+}
+
+/// Where a pool call leaves its result for the awaiting Task.
+final class ResultBox<R> {
+    var value: Result<R, any Error>?
+}
+
+/// Lets a value cross to the pool thread: the caller awaits the call's
+/// completion (even when cancelled), so the value outlives its use.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+}
+
+extension String {
+    /// Reads a small /proc file (its size is not known in advance).
+    init(contentsOfProcFile path: String) throws(Errno) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw Errno(rawValue: errno) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 256)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { throw Errno(rawValue: errno) }
+        self = String(decoding: bytes[..<n], as: UTF8.self)
     }
 }

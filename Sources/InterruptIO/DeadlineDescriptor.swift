@@ -112,33 +112,39 @@ public final class DeadlineDescriptor: Sendable {
     }
 
     /// Reads under the read deadline. The corresponding C function is `read`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         try withDirection(.read) { iio_read(fileDescriptor.rawValue, buffer.baseAddress, buffer.count) }
     }
 
     /// Writes under the write deadline. The corresponding C function is `write`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func write(_ buffer: UnsafeRawBufferPointer) throws(Errno) -> Int {
         try withDirection(.write) { iio_write(fileDescriptor.rawValue, buffer.baseAddress, buffer.count) }
     }
 
     /// Receives under the read deadline. The corresponding C function is `recv`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func receive(into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0) throws(Errno) -> Int {
         try withDirection(.read) { iio_recv(fileDescriptor.rawValue, buffer.baseAddress, buffer.count, flags) }
     }
 
     /// Sends under the write deadline. The corresponding C function is `send`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func send(_ buffer: UnsafeRawBufferPointer, flags: CInt = 0) throws(Errno) -> Int {
         try withDirection(.write) { iio_send(fileDescriptor.rawValue, buffer.baseAddress, buffer.count, flags) }
     }
 
     /// Accepts under the read deadline (Go: a listener's `SetDeadline`).
     /// The corresponding C function is `accept4`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func accept(flags: CInt = CInt(SOCK_CLOEXEC.rawValue)) throws(Errno) -> FileDescriptor {
         let fd = try withDirection(.read) { Int(iio_accept4(fileDescriptor.rawValue, nil, nil, flags)) }
         return FileDescriptor(rawValue: CInt(fd))
     }
 
     /// Writes all of `buffer` under the write deadline, across partial writes.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @discardableResult
     public func writeAll(_ buffer: UnsafeRawBufferPointer) throws(IncompleteTransfer) -> Int {
         try transferAll(count: buffer.count, eofIsError: false) { (offset) throws(Errno) in
@@ -147,10 +153,60 @@ public final class DeadlineDescriptor: Sendable {
     }
 
     /// Reads exactly `buffer.count` bytes under the read deadline.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @discardableResult
     public func read(filling buffer: UnsafeMutableRawBufferPointer) throws(IncompleteTransfer) -> Int {
         try transferAll(count: buffer.count, eofIsError: true) { (offset) throws(Errno) in
             try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+        }
+    }
+}
+
+// The async forms: each synchronous method run on ``BlockingPool``. The
+// descriptor's deadline applies when the call starts and while it runs (a
+// change reaches it as it reaches a thread's call); a call waiting for a
+// pool thread obeys its Task's cancellation and the
+// ``InterruptIO/withDeadline(_:isolation:_:)`` scope, and meets the
+// descriptor's deadline when it starts.
+extension DeadlineDescriptor {
+    /// Reads under the read deadline.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        try await onPool(.never) { () throws(Errno) in try self.read(into: buffer) }
+    }
+
+    /// Writes under the write deadline.
+    public func write(_ buffer: UnsafeRawBufferPointer) async throws -> Int {
+        try await onPool(.never) { () throws(Errno) in try self.write(buffer) }
+    }
+
+    /// Receives under the read deadline.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0) async throws -> Int {
+        try await onPool(.never) { () throws(Errno) in try self.receive(into: buffer, flags: flags) }
+    }
+
+    /// Sends under the write deadline.
+    public func send(_ buffer: UnsafeRawBufferPointer, flags: CInt = 0) async throws -> Int {
+        try await onPool(.never) { () throws(Errno) in try self.send(buffer, flags: flags) }
+    }
+
+    /// Accepts under the read deadline.
+    public func accept(flags: CInt = CInt(SOCK_CLOEXEC.rawValue)) async throws -> FileDescriptor {
+        try await onPool(.never) { () throws(Errno) in try self.accept(flags: flags) }
+    }
+
+    /// Writes all of `buffer` under the write deadline.
+    @discardableResult
+    public func writeAll(_ buffer: UnsafeRawBufferPointer) async throws -> Int {
+        try await onPool(.never, notRun: { IncompleteTransfer(errno: $0, bytesTransferred: 0) }) { () throws(IncompleteTransfer) in
+            try self.writeAll(buffer)
+        }
+    }
+
+    /// Reads exactly `buffer.count` bytes under the read deadline.
+    @discardableResult
+    public func read(filling buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        try await onPool(.never, notRun: { IncompleteTransfer(errno: $0, bytesTransferred: 0) }) { () throws(IncompleteTransfer) in
+            try self.read(filling: buffer)
         }
     }
 }

@@ -19,10 +19,16 @@ import Musl
 // - A partial transfer is returned as its count, never thrown.
 // - An `EINTR` that is not ours is retried; it is never thrown, because a
 //   stray copy of our own signal may cause one.
+//
+// These forms block the calling thread, so they are unavailable from async
+// code (`noasync`): there every one has an async twin (AsyncIO.swift), the
+// same call run on ``BlockingPool``. Code that runs on a thread of its own
+// calls them from its synchronous functions.
 extension FileDescriptor {
     /// Reads bytes at the current file offset into a buffer.
     ///
     /// The corresponding C function is `read` (through `iio_read`).
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(Errno) -> Int {
         try interruptible(deadline) { iio_read(rawValue, buffer.baseAddress, buffer.count) }
@@ -31,6 +37,7 @@ extension FileDescriptor {
     /// Reads bytes at `offset` without moving the file offset.
     ///
     /// The corresponding C function is `pread`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func read(
         fromAbsoluteOffset offset: Int64, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline
@@ -41,6 +48,7 @@ extension FileDescriptor {
     /// Writes bytes at the current file offset.
     ///
     /// The corresponding C function is `write`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func write(_ buffer: UnsafeRawBufferPointer, deadline: Deadline) throws(Errno) -> Int {
         try interruptible(deadline) { iio_write(rawValue, buffer.baseAddress, buffer.count) }
@@ -49,6 +57,7 @@ extension FileDescriptor {
     /// Writes bytes at `offset` without moving the file offset.
     ///
     /// The corresponding C function is `pwrite`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func write(
         toAbsoluteOffset offset: Int64, _ buffer: UnsafeRawBufferPointer, deadline: Deadline
@@ -59,6 +68,7 @@ extension FileDescriptor {
     /// Reads into several buffers in one call (scatter).
     ///
     /// The corresponding C function is `readv` (`preadv` with an offset).
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func read(
         intoBuffers buffers: some Collection<UnsafeMutableRawBufferPointer>,
         atAbsoluteOffset offset: Int64? = nil, deadline: Deadline
@@ -74,6 +84,7 @@ extension FileDescriptor {
     /// Writes from several buffers in one call (gather).
     ///
     /// The corresponding C function is `writev` (`pwritev` with an offset).
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func write(
         buffers: some Collection<UnsafeRawBufferPointer>,
         atAbsoluteOffset offset: Int64? = nil, deadline: Deadline
@@ -90,6 +101,7 @@ extension FileDescriptor {
     /// Receives from a socket.
     ///
     /// The corresponding C function is `recv`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func receive(
         into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0, deadline: Deadline
@@ -100,6 +112,7 @@ extension FileDescriptor {
     /// Receives from a socket, with the sender's address.
     ///
     /// The corresponding C function is `recvfrom`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func receive(
         into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0,
@@ -114,6 +127,7 @@ extension FileDescriptor {
     /// Sends on a connected socket.
     ///
     /// The corresponding C function is `send`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func send(_ buffer: UnsafeRawBufferPointer, flags: CInt = 0, deadline: Deadline) throws(Errno) -> Int {
         try interruptible(deadline) { iio_send(rawValue, buffer.baseAddress, buffer.count, flags) }
@@ -122,6 +136,7 @@ extension FileDescriptor {
     /// Sends to an address.
     ///
     /// The corresponding C function is `sendto`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func send(
         _ buffer: UnsafeRawBufferPointer, flags: CInt = 0,
@@ -135,6 +150,7 @@ extension FileDescriptor {
     /// Receives a message.
     ///
     /// The corresponding C function is `recvmsg`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func receiveMessage(
         _ message: UnsafeMutablePointer<msghdr>, flags: CInt = 0, deadline: Deadline
@@ -145,6 +161,7 @@ extension FileDescriptor {
     /// Sends a message.
     ///
     /// The corresponding C function is `sendmsg`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func sendMessage(
         _ message: UnsafePointer<msghdr>, flags: CInt = 0, deadline: Deadline
@@ -155,6 +172,7 @@ extension FileDescriptor {
     /// Accepts a connection; the new descriptor is close-on-exec.
     ///
     /// The corresponding C function is `accept4`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func accept(
         peer: UnsafeMutablePointer<sockaddr>? = nil, peerLength: UnsafeMutablePointer<socklen_t>? = nil,
@@ -171,6 +189,7 @@ extension FileDescriptor {
     /// (calling this again on a blocking socket waits for the same attempt).
     ///
     /// The corresponding C function is `connect`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func connect(to address: UnsafePointer<sockaddr>, length: socklen_t, deadline: Deadline) throws(Errno) {
         _ = try interruptible(deadline) { Int(iio_connect(rawValue, address, length)) }
@@ -180,6 +199,7 @@ extension FileDescriptor {
     ///
     /// The corresponding C calls are `poll` for `POLLOUT`, then
     /// `getsockopt(SO_ERROR)`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @inlinable
     public func finishConnect(deadline: Deadline) throws(Errno) {
         _ = try interruptible(deadline) { Int(iio_connect_finish(rawValue)) }
@@ -189,6 +209,7 @@ extension FileDescriptor {
     /// (the deadline still applies).
     ///
     /// The corresponding C function is `poll` (through `ppoll`).
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public static func poll(
         _ descriptors: UnsafeMutableBufferPointer<pollfd>, timeout: Duration? = nil, deadline: Deadline
     ) throws(Errno) -> Int {
@@ -211,6 +232,7 @@ extension FileDescriptor {
     ///
     /// The corresponding C function is `openat` (relative to the current
     /// directory).
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public static func open(
         _ path: FilePath, _ mode: AccessMode, options: OpenOptions = [.closeOnExec],
         permissions: FilePermissions? = nil, deadline: Deadline
@@ -230,6 +252,7 @@ extension FileDescriptor {
     ///
     /// - Throws: ``IncompleteTransfer`` with the count written when the
     ///   deadline passes, the thread is cancelled or a write fails.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @discardableResult
     public func writeAll(_ buffer: UnsafeRawBufferPointer, deadline: Deadline) throws(IncompleteTransfer) -> Int {
         try transferAll(count: buffer.count, eofIsError: false) { (offset) throws(Errno) in
@@ -242,12 +265,77 @@ extension FileDescriptor {
     /// - Throws: ``IncompleteTransfer`` with the count read when the deadline
     ///   passes, the thread is cancelled, a read fails, or the end of file
     ///   comes first (`errno` nil).
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @discardableResult
     public func read(filling buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(IncompleteTransfer) -> Int {
         try transferAll(count: buffer.count, eofIsError: true) { (offset) throws(Errno) in
             try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]), deadline: deadline)
         }
     }
+}
+
+// Array and sequence forms.
+extension FileDescriptor {
+    /// Reads up to `count` bytes into a new array (filled in place, copied
+    /// once); an empty result is the end of file.
+    ///
+    /// The corresponding C function is `read`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
+    public func read(upToCount count: Int, deadline: Deadline) throws(Errno) -> [UInt8] {
+        try newArray(count: count) { (buffer) throws(Errno) in try read(into: buffer, deadline: deadline) }
+    }
+
+    /// Reads exactly `count` bytes into a new array.
+    ///
+    /// - Throws: ``IncompleteTransfer`` as ``read(filling:deadline:)``; the
+    ///   bytes read before the stop are counted but not returned (read into
+    ///   a buffer of your own with ``read(filling:deadline:)`` to keep them).
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
+    public func read(exactly count: Int, deadline: Deadline) throws(IncompleteTransfer) -> [UInt8] {
+        try newArray(count: count) { (buffer) throws(IncompleteTransfer) in try read(filling: buffer, deadline: deadline) }
+    }
+
+    /// Writes some of `bytes` and returns how many.
+    ///
+    /// The corresponding C function is `write`.
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
+    public func write(_ bytes: [UInt8], deadline: Deadline) throws(Errno) -> Int {
+        let written = bytes.withUnsafeBytes { buffer in withCallDeadline(deadline) { iio_write(rawValue, buffer.baseAddress, buffer.count) } }
+        if written < 0 { throw Errno(rawValue: CInt(truncatingIfNeeded: -written)) }
+        return written
+    }
+
+    /// Writes all of `bytes` (any sequence: contiguous storage is written
+    /// in place, anything else is gathered into an array first).
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
+    @discardableResult
+    public func writeAll<Bytes: Sequence<UInt8>>(_ bytes: Bytes, deadline: Deadline) throws(IncompleteTransfer) -> Int {
+        let written: Result<Int, IncompleteTransfer>? = bytes.withContiguousStorageIfAvailable { storage in
+            do throws(IncompleteTransfer) {
+                return .success(try writeAll(UnsafeRawBufferPointer(storage), deadline: deadline))
+            } catch { return .failure(error) }
+        }
+        if let written { return try written.get() }
+        return try writeAll(Array(bytes), deadline: deadline)
+    }
+}
+
+/// An array of `count` bytes filled in place by `fill`, which returns how
+/// many it initialised (no second copy).
+private func newArray<Failure: Error>(
+    count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(Failure) -> Int
+) throws(Failure) -> [UInt8] {
+    var failure: Failure?
+    let bytes = [UInt8](unsafeUninitializedCapacity: max(count, 0)) { buffer, initialized in
+        do throws(Failure) {
+            initialized = try fill(UnsafeMutableRawBufferPointer(buffer))
+        } catch {
+            failure = error
+            initialized = 0
+        }
+    }
+    if let failure { throw failure }
+    return bytes
 }
 
 /// Lays buffers out as iovecs on the stack for one vectored call.

@@ -43,4 +43,24 @@ package final class PThreadMutex<Value>: @unchecked Sendable {
             pthread_cond_wait(condition, mutex)
         }
     }
+
+    /// ``waitUntil(_:_:)`` with each wait bounded by `until()` (absolute
+    /// `CLOCK_MONOTONIC` nanoseconds, nil: no bound), read under the lock
+    /// after `body` returned nil; `condition` must use `CLOCK_MONOTONIC`.
+    /// `body` runs again after each wait, timed out or not.
+    package func waitUntil<R>(
+        _ condition: UnsafeMutablePointer<pthread_cond_t>, until: () -> UInt64?, _ body: (inout Value) -> R?
+    ) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while true {
+            if let result = body(&value) { return result }
+            if let instant = until() {
+                var ts = timespec(tv_sec: Int(instant / 1_000_000_000), tv_nsec: Int(instant % 1_000_000_000))
+                pthread_cond_timedwait(condition, mutex, &ts)
+            } else {
+                pthread_cond_wait(condition, mutex)
+            }
+        }
+    }
 }

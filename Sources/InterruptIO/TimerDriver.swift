@@ -1,5 +1,6 @@
 import CInterruptIO
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +30,9 @@ enum TimerDriver {
 
     private static func start() {
         iio_timer_set_starter(iio_swift_start_timer_driver)
-        startThread("timer") { TimerDriver.run() }
+        if case .failure(let error) = tryStartThread(named: "iio-timer", { TimerDriver.run() }) {
+            fatalError("InterruptIO: cannot start the timer thread (\(error))")
+        }
     }
 
     private static let never = UInt64.max
@@ -37,6 +40,9 @@ enum TimerDriver {
     private static func run() -> Never {
         iio_timer_driver_started()
         let wheel = TimerWheel(now: iio_now_ns(), capacity: 256)
+        // The blocking pool's queued calls, by timer slot (BlockingPool).
+        let queuedCalls = TimerWheel(now: iio_now_ns(), capacity: 16)
+        var filed: [(slot: Int, instant: UInt64)] = []
         var fired: [Int] = []
         fired.reserveCapacity(256)
         while true {
@@ -44,13 +50,20 @@ enum TimerDriver {
             while case let index = iio_timer_take_notified(), index >= 0 {
                 place(Int(index), at: iio_timer_review(UInt32(index), now), in: wheel)
             }
+            BlockingPool.takeTimerRequests(into: &filed)
+            for (slot, instant) in filed { place(slot, at: instant, in: queuedCalls) }
             now = iio_now_ns()
             fired.removeAll(keepingCapacity: true)
             wheel.advance(to: now, into: &fired)
             for index in fired {
                 place(index, at: iio_timer_review(UInt32(index), now), in: wheel)
             }
-            iio_timer_sleep(wheel.nextExpiry ?? never)
+            fired.removeAll(keepingCapacity: true)
+            queuedCalls.advance(to: now, into: &fired)
+            for slot in fired {
+                place(slot, at: BlockingPool.expireQueued(slot: slot, now: now), in: queuedCalls)
+            }
+            iio_timer_sleep(min(wheel.nextExpiry ?? never, queuedCalls.nextExpiry ?? never))
         }
     }
 

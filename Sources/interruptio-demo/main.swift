@@ -109,7 +109,14 @@ do {
 do {
     let (r, w) = try FileDescriptor.pipe()
     let task = Task { () -> String in
-        do throws(Errno) { _ = try await r.read(upToCount: 16, deadline: .never); return "data (unexpected)" } catch { return describe(error) }
+        do {
+            _ = try await r.read(upToCount: 16, deadline: .never)
+            return "data (unexpected)"
+        } catch is CancellationError {
+            return "CancellationError (the Task's cancellation, as Task.sleep reports it)"
+        } catch {
+            return "\(error)"
+        }
     }
     try await Task.sleep(for: .milliseconds(100))
     let cancelled = Deadline.now

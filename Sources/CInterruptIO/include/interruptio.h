@@ -286,6 +286,9 @@ iio_thread_t iio_thread_unpack(uint64_t packed);
  *   the operation in flight has passed, it interrupts that operation.
  * iio_timer_sleep(until) sleeps until `until` (CLOCK_MONOTONIC, absolute,
  *   IIO_NEVER for no limit) or until a notify needs an earlier wake-up.
+ * iio_timer_wake() makes the driver's current or next sleep return at once
+ *   (the Swift blocking pool's queued calls keep their deadlines in the
+ *   driver: it wakes the driver after filing one).
  */
 int iio_timer_claim_driver(void);
 void iio_timer_driver_started(void);
@@ -293,6 +296,7 @@ void iio_timer_set_starter(void (*start)(void));
 int64_t iio_timer_take_notified(void);
 uint64_t iio_timer_review(uint32_t index, uint64_t now_ns);
 void iio_timer_sleep(uint64_t until_ns);
+void iio_timer_wake(void);
 
 /* ---- Wrappers ---------------------------------------------------------- */
 /* Each mirrors the C function it names; see the return convention above. */
