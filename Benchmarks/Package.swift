@@ -12,6 +12,8 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // The async round trip is compared with NIOThreadPool's.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .executableTarget(
@@ -47,6 +49,15 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Sources/interruptio-compare"
+        ),
+        .executableTarget(
+            name: "interruptio-async-compare",
+            dependencies: [
+                .product(name: "InterruptIO", package: "InterruptIO"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Sources/interruptio-async-compare"
         ),
     ]
 )

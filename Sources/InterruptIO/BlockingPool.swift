@@ -40,11 +40,15 @@ public enum BlockingPool {
     /// (`RLIMIT_NPROC`) and a quarter of the system's (`threads-max`) so
     /// that the pool alone cannot exhaust either. A blocked call costs a
     /// thread: 10,000 of them at the default stack reserve 5 GiB of address
-    /// space but touch only a few pages each. Takes effect for the next
-    /// thread made.
+    /// space but touch only a few pages each. Raising it makes threads for
+    /// calls already waiting; lowering it lets surplus threads finish their
+    /// calls and retire.
     public static var maximumThreads: Int {
         get { state.withLock { $0.maximum } }
-        set { state.withLock { $0.maximum = max(1, newValue) } }
+        set {
+            state.withLock { $0.maximum = max(1, newValue) }
+            serveBacklog()
+        }
     }
 
     /// How long a thread waits for work before it retires (default 10 s).
@@ -100,9 +104,15 @@ public enum BlockingPool {
         /// Calls in `queue` that are still `queued`.
         var waiting = 0
         var threads = 0
+        /// Threads made that have not yet looked at the queue: each will
+        /// take a call without being signalled.
+        var starting = 0
         /// Threads waiting for work (counted from when a thread finds the
         /// queue empty until it takes a call or retires).
         var idle = 0
+        /// When the timer thread tries again to make threads after the
+        /// system refused one (nil: no retry pending).
+        var spawnRetryAt: UInt64?
         var maximum = BlockingPool.defaultMaximumThreads()
         var idleTimeout = Duration.seconds(10)
         var stackSize = 512 * 1024
@@ -112,6 +122,30 @@ public enum BlockingPool {
         var freeTimerSlots: [Int] = []
         /// Slots filed since the timer thread last looked.
         var timerRequests: [(slot: Int, instant: UInt64)] = []
+
+        /// Waiting calls that no thread is headed for.
+        var backlog: Int { waiting - idle - starting }
+
+        /// Counts `count` new threads in; they take calls from the backlog.
+        mutating func threadsToMake(for backlog: Int) -> Int {
+            let count = max(0, min(backlog, maximum - threads))
+            threads += count
+            starting += count
+            return count
+        }
+
+        /// Files a timer for every waiting call with a deadline that has
+        /// none (when some calls may wait for a thread); true if any.
+        mutating func fileTimersForWaitingCalls() -> Bool {
+            var filed = false
+            for job in queue[head...] where job.timerSlot < 0 && job.deadline != .never {
+                if case .queued = job.phase {
+                    fileTimer(for: job)
+                    filed = true
+                }
+            }
+            return filed
+        }
 
         mutating func pushJob(_ job: Job) {
             queue.append(job)
@@ -209,7 +243,7 @@ public enum BlockingPool {
 
     private static func submit(_ job: Job, _ continuation: UnsafeContinuation<Outcome, Never>) {
         var resumeNow = false
-        var spawn = false
+        var spawn = 0
         var stackSize = 0
         var wakeTimer = false
         state.withLock { s in
@@ -221,37 +255,70 @@ public enum BlockingPool {
             }
             job.phase = .queued
             s.pushJob(job)
+            if s.idle > 0 { pthread_cond_signal(wakeup) }
             // Every waiting call needs a thread of its own: a call that
             // blocks must never hold up one queued behind it.
-            if s.waiting > s.idle && s.threads < s.maximum {
-                s.threads += 1
-                spawn = true
-                stackSize = s.stackSize
-            } else {
-                pthread_cond_signal(wakeup)
-                if s.waiting > s.idle && job.deadline != .never {
-                    s.fileTimer(for: job)
-                    wakeTimer = true
-                }
+            spawn = s.threadsToMake(for: s.backlog)
+            stackSize = s.stackSize
+            // Threads serve the queue in order, so a call left over is the
+            // newest: this one. It waits with its deadline on the timer.
+            if s.backlog > 0 && job.deadline != .never {
+                s.fileTimer(for: job)
+                wakeTimer = true
             }
         }
         if resumeNow { return continuation.resume(returning: .notRun(.canceled)) }
-        if spawn { spawnWorker(stackSize: stackSize, for: job) }
+        for _ in 0..<spawn { spawnWorker(stackSize: stackSize) }
         if wakeTimer { wakeTimerThread() }
     }
 
-    private static func spawnWorker(stackSize: Int, for job: Job) {
+    /// Makes threads for calls waiting with no thread headed for them (after
+    /// the limit was raised, or on the timer thread's retry after the
+    /// system refused a thread).
+    static func serveBacklog() {
+        var spawn = 0, stackSize = 0, wakeTimer = false
+        state.withLock { s in
+            s.spawnRetryAt = nil
+            spawn = s.threadsToMake(for: s.backlog)
+            stackSize = s.stackSize
+            if s.backlog > 0 { wakeTimer = s.fileTimersForWaitingCalls() }
+        }
+        for _ in 0..<spawn { spawnWorker(stackSize: stackSize) }
+        if wakeTimer { wakeTimerThread() }
+    }
+
+    /// How long after a refused thread the timer thread tries again.
+    static let spawnRetryNanoseconds: UInt64 = 10_000_000
+
+    private static func spawnWorker(stackSize: Int) {
         let started = tryStartThread(named: "iio-pool", stackSize: stackSize) { BlockingPool.work() }
         guard case .failure = started else { return }
-        // The system refused a thread (its limits): the call waits like one
-        // at the pool's limit, with its cancellation and deadline honoured.
-        let wakeTimer = state.withLock { s -> Bool in
+        // The system refused a thread (its limits): the calls wait as at the
+        // pool's limit, with their cancellation and deadlines honoured, and
+        // the timer thread tries again shortly.
+        state.withLock { s in
             s.threads -= 1
-            guard case .queued = job.phase, job.deadline != .never, job.timerSlot < 0 else { return false }
-            s.fileTimer(for: job)
-            return true
+            s.starting -= 1
+            _ = s.fileTimersForWaitingCalls()
+            if s.spawnRetryAt == nil { s.spawnRetryAt = iio_now_ns() &+ spawnRetryNanoseconds }
         }
-        if wakeTimer { wakeTimerThread() }
+        wakeTimerThread()
+    }
+
+    /// The timer thread's pool chores at `now`: retries a refused thread
+    /// when due. Returns when to look again (`UInt64.max`: not needed).
+    static func timerChores(now: UInt64) -> UInt64 {
+        let due = state.withLock { s -> Bool? in
+            guard let at = s.spawnRetryAt else { return nil }
+            return at <= now
+        }
+        switch due {
+        case nil: return UInt64.max
+        case false?: return state.withLock { $0.spawnRetryAt ?? UInt64.max }
+        case true?:
+            serveBacklog()
+            return state.withLock { $0.spawnRetryAt ?? UInt64.max }
+        }
     }
 
     private static func wakeTimerThread() {
@@ -308,16 +375,33 @@ public enum BlockingPool {
 
     /// The next call for this thread, or nil when it stayed idle for
     /// ``idleTimeout`` (it has then left the count: the thread must exit).
-    private static func take(_ me: InterruptibleThread) -> Job? {
+    private static func take(_ me: InterruptibleThread, starting: inout Bool) -> Job? {
         var idleUntil: UInt64? = nil
+        let isStarting = starting
+        starting = false
+        var counted = false
         return state.waitUntil(wakeup, until: { idleUntil }) { s -> Job?? in
-            if let job = s.popJob() {
-                if idleUntil != nil { s.idle -= 1 }
+            if isStarting && !counted {
+                s.starting -= 1
+                counted = true
+            }
+            let now = iio_now_ns()
+            while let job = s.popJob() {
                 s.leaveQueue(job)
+                // Its deadline passed while it waited (the timer thread may
+                // be a moment late): it never runs.
+                if job.deadline.uptimeNanoseconds <= now {
+                    job.finish()?.resume(returning: .notRun(.timedOut))
+                    continue
+                }
+                if idleUntil != nil { s.idle -= 1 }
+                // Whatever an earlier call left on this thread (a sticky
+                // cancel, through its own handle) is not this call's. Under
+                // the lock: a cancel for this call lands only once it runs.
+                try? me.clearCancel()
                 job.phase = .running(me)
                 return .some(job)
             }
-            let now = iio_now_ns()
             if let until = idleUntil {
                 if now < until { return nil }
                 s.idle -= 1
@@ -334,19 +418,21 @@ public enum BlockingPool {
         guard let me = try? InterruptibleThread.current() else {
             // Without a record the thread can run nothing interruptibly;
             // leave the calls to other threads.
-            state.withLock { $0.threads -= 1 }
+            state.withLock { s in
+                s.threads -= 1
+                s.starting -= 1
+            }
             return
         }
-        while let job = take(me) {
+        var starting = true
+        while let job = take(me, starting: &starting) {
             let body = state.withLock { _ in job.body }
-            if job.deadline != .never {
-                TimerDriver.ensureRunning()
-                iio_deadline_set(job.deadline.uptimeNanoseconds)
-            }
+            // The call's deadline is the thread's while it runs (whatever
+            // an earlier call set is replaced).
+            if job.deadline != .never { TimerDriver.ensureRunning() }
+            iio_deadline_set(job.deadline.uptimeNanoseconds)
             body?()
-            if job.deadline != .never { iio_deadline_set(UInt64.max) }
             let (continuation, cancelled) = state.withLock { _ in (job.finish(), job.taskCancelled) }
-            if cancelled { try? me.clearCancel() }
             continuation?.resume(returning: .ran(cancelled: cancelled))
         }
     }

@@ -63,7 +63,8 @@ enum TimerDriver {
             for slot in fired {
                 place(slot, at: BlockingPool.expireQueued(slot: slot, now: now), in: queuedCalls)
             }
-            iio_timer_sleep(min(wheel.nextExpiry ?? never, queuedCalls.nextExpiry ?? never))
+            let chores = BlockingPool.timerChores(now: now)
+            iio_timer_sleep(min(wheel.nextExpiry ?? never, queuedCalls.nextExpiry ?? never, chores))
         }
     }
 
