@@ -1,4 +1,5 @@
 import CInterruptIO
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -255,6 +256,7 @@ public enum BlockingPool {
             }
             job.phase = .queued
             s.pushJob(job)
+            submissions.wrappingAdd(1, ordering: .releasing)
             if s.idle > 0 { pthread_cond_signal(wakeup) }
             // Every waiting call needs a thread of its own: a call that
             // blocks must never hold up one queued behind it.
@@ -375,42 +377,70 @@ public enum BlockingPool {
 
     /// The next call for this thread, or nil when it stayed idle for
     /// ``idleTimeout`` (it has then left the count: the thread must exit).
+    /// Bumped on every submission: a spinning idle thread watches it.
+    static let submissions = Atomic<Int>(0)
+    /// Idle threads spinning now; at most one spins (Go's runtime limits
+    /// its spinning threads the same way), the others sleep at once.
+    static let spinners = Atomic<Int>(0)
+    /// How long an idle thread watches for the next call before it sleeps:
+    /// a caller that submits calls one after another (a loop of async reads)
+    /// finds a thread awake instead of paying a futex wake-up per call.
+    static let spinNanoseconds: UInt64 = 50_000
+
+    private enum Step { case job(Job), retire, spin(seen: Int) }
+
     private static func take(_ me: InterruptibleThread, starting: inout Bool) -> Job? {
         var idleUntil: UInt64? = nil
-        let isStarting = starting
+        var counted = !starting
         starting = false
-        var counted = false
-        return state.waitUntil(wakeup, until: { idleUntil }) { s -> Job?? in
-            if isStarting && !counted {
-                s.starting -= 1
-                counted = true
-            }
-            let now = iio_now_ns()
-            while let job = s.popJob() {
-                s.leaveQueue(job)
-                // Its deadline passed while it waited (the timer thread may
-                // be a moment late): it never runs.
-                if job.deadline.uptimeNanoseconds <= now {
-                    job.finish()?.resume(returning: .notRun(.timedOut))
-                    continue
+        var spun = false
+        while true {
+            let step = state.waitUntil(wakeup, until: { idleUntil }) { s -> Step? in
+                if !counted {
+                    s.starting -= 1
+                    counted = true
                 }
-                if idleUntil != nil { s.idle -= 1 }
-                // Whatever an earlier call left on this thread (a sticky
-                // cancel, through its own handle) is not this call's. Under
-                // the lock: a cancel for this call lands only once it runs.
-                try? me.clearCancel()
-                job.phase = .running(me)
-                return .some(job)
+                let now = iio_now_ns()
+                while let job = s.popJob() {
+                    s.leaveQueue(job)
+                    // Its deadline passed while it waited (the timer thread
+                    // may be a moment late): it never runs.
+                    if job.deadline.uptimeNanoseconds <= now {
+                        job.finish()?.resume(returning: .notRun(.timedOut))
+                        continue
+                    }
+                    if idleUntil != nil { s.idle -= 1 }
+                    // Whatever an earlier call left on this thread (a sticky
+                    // cancel, through its own handle) is not this call's.
+                    // Under the lock: a cancel for this call lands only once
+                    // it runs.
+                    try? me.clearCancel()
+                    job.phase = .running(me)
+                    return .job(job)
+                }
+                if let until = idleUntil {
+                    if !spun { return .spin(seen: submissions.load(ordering: .acquiring)) }
+                    if now < until { return nil }
+                    s.idle -= 1
+                    s.threads -= 1
+                    return .retire
+                }
+                // Idle from here: submit counts this thread as free.
+                s.idle += 1
+                idleUntil = now &+ UInt64(max(0, Deadline.saturatingNanoseconds(s.idleTimeout, rounding: .up)))
+                return .spin(seen: submissions.load(ordering: .acquiring))
             }
-            if let until = idleUntil {
-                if now < until { return nil }
-                s.idle -= 1
-                s.threads -= 1
-                return .some(nil)
+            switch step {
+            case .job(let job): return job
+            case .retire: return nil
+            case .spin(let seen):
+                spun = true
+                if spinners.wrappingAdd(1, ordering: .relaxed).oldValue == 0 {
+                    let end = iio_now_ns() &+ spinNanoseconds
+                    while submissions.load(ordering: .acquiring) == seen && iio_now_ns() < end {}
+                }
+                spinners.wrappingSubtract(1, ordering: .relaxed)
             }
-            s.idle += 1
-            idleUntil = now &+ UInt64(max(0, Deadline.saturatingNanoseconds(s.idleTimeout, rounding: .up)))
-            return nil
         }
     }
 
