@@ -33,8 +33,10 @@ import Musl
 ///
 /// The states of a call (`Job.Phase`), all changed under the pool's lock:
 /// `new` (not yet submitted) → `queued` → `running` → `done`; `new` or
-/// `queued` → `done` by a cancel or, queued, by its deadline. A call is
-/// resumed exactly once, by whoever moves it to `done`.
+/// `queued` → `done` by a cancel or, queued, by its deadline. Whoever moves
+/// a call to `done` stores its outcome and resumes the caller if it has
+/// suspended; a caller that has not (it spins briefly first, see
+/// `perform`) reads the outcome itself. Either way exactly once.
 public enum BlockingPool {
     /// The most threads the pool makes. The default is Go's runtime limit,
     /// 10,000 (`debug.SetMaxThreads`), lowered to half the process limit
@@ -217,43 +219,66 @@ public enum BlockingPool {
         var body: (() -> Void)?
         var continuation: UnsafeContinuation<Outcome, Never>?
         var timerSlot = -1
+        /// How it left the pool, once `done`.
+        var outcome: Outcome?
+        /// Set once `done` (after `outcome`): the caller may watch it
+        /// without the lock while it spins.
+        let finished = Atomic<Bool>(false)
 
         init(deadline: Deadline, body: @escaping () -> Void) {
             self.deadline = deadline
             self.body = body
         }
 
-        /// Moves the call to `done`; returns the continuation to resume
-        /// (outside the lock), or nil if someone else finishes it.
-        func finish() -> UnsafeContinuation<Outcome, Never>? {
+        /// Moves the call to `done` with `outcome`; returns the continuation
+        /// to resume with it, or nil while the caller has registered none
+        /// (it then finds the outcome itself).
+        func finish(_ outcome: Outcome) -> UnsafeContinuation<Outcome, Never>? {
             phase = .done
             body = nil
+            self.outcome = outcome
+            finished.store(true, ordering: .releasing)
             defer { continuation = nil }
             return continuation
         }
     }
 
+    /// How long a caller watches for its call to finish before it
+    /// suspends, when an idle thread was awake to take the call: a call
+    /// that completes at once (data already there) then costs no wake-up
+    /// of a sleeping thread on either side.
+    static let callerSpinNanoseconds: UInt64 = 20_000
+
     /// Submits `job` and waits until it ran or left the queue.
     static func perform(_ job: Job) async -> Outcome {
-        await withTaskCancellationHandler {
-            await withUnsafeContinuation { continuation in submit(job, continuation) }
+        if submit(job) {
+            let end = iio_now_ns() &+ callerSpinNanoseconds
+            while !job.finished.load(ordering: .acquiring) && iio_now_ns() < end {}
+            if job.finished.load(ordering: .acquiring) { return state.withLock { _ in job.outcome! } }
+        }
+        // A cancel from here on reaches the call wherever it is; one that
+        // came during the spin runs the handler at once.
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { continuation in
+                let outcome = state.withLock { _ -> Outcome? in
+                    if case .done = job.phase { return job.outcome }
+                    job.continuation = continuation
+                    return nil
+                }
+                if let outcome { continuation.resume(returning: outcome) }
+            }
         } onCancel: {
             cancel(job)
         }
     }
 
-    private static func submit(_ job: Job, _ continuation: UnsafeContinuation<Outcome, Never>) {
-        var resumeNow = false
+    /// Queues `job` and makes a thread for it if none is free; true when
+    /// an idle thread is awake (spinning) to take it at once.
+    private static func submit(_ job: Job) -> Bool {
         var spawn = 0
         var stackSize = 0
         var wakeTimer = false
         state.withLock { s in
-            job.continuation = continuation
-            if job.taskCancelled {
-                resumeNow = true
-                _ = job.finish()
-                return
-            }
             job.phase = .queued
             s.pushJob(job)
             submissions.wrappingAdd(1, ordering: .releasing)
@@ -269,9 +294,9 @@ public enum BlockingPool {
                 wakeTimer = true
             }
         }
-        if resumeNow { return continuation.resume(returning: .notRun(.canceled)) }
         for _ in 0..<spawn { spawnWorker(stackSize: stackSize) }
         if wakeTimer { wakeTimerThread() }
+        return spawn == 0 && spinners.load(ordering: .relaxed) > 0
     }
 
     /// Makes threads for calls waiting with no thread headed for them (after
@@ -334,10 +359,10 @@ public enum BlockingPool {
             job.taskCancelled = true
             switch job.phase {
             case .new, .done:
-                return nil // submit sees the flag; or finished already
+                return nil // not submitted yet, or finished already
             case .queued:
                 s.leaveQueue(job)
-                return job.finish()
+                return job.finish(.notRun(.canceled))
             case .running(let thread):
                 // Under the lock the worker cannot finish this call and take
                 // another, so the sticky cancel lands on this call only.
@@ -359,7 +384,7 @@ public enum BlockingPool {
                 return nil
             }
             s.leaveQueue(job)
-            return job.finish()
+            return job.finish(.notRun(.timedOut))
         }
         continuation?.resume(returning: .notRun(.timedOut))
         return instant
@@ -406,7 +431,7 @@ public enum BlockingPool {
                     // Its deadline passed while it waited (the timer thread
                     // may be a moment late): it never runs.
                     if job.deadline.uptimeNanoseconds <= now {
-                        job.finish()?.resume(returning: .notRun(.timedOut))
+                        job.finish(.notRun(.timedOut))?.resume(returning: .notRun(.timedOut))
                         continue
                     }
                     if idleUntil != nil { s.idle -= 1 }
@@ -462,8 +487,11 @@ public enum BlockingPool {
             if job.deadline != .never { TimerDriver.ensureRunning() }
             iio_deadline_set(job.deadline.uptimeNanoseconds)
             body?()
-            let (continuation, cancelled) = state.withLock { _ in (job.finish(), job.taskCancelled) }
-            continuation?.resume(returning: .ran(cancelled: cancelled))
+            let (continuation, outcome) = state.withLock { _ in
+                let outcome = Outcome.ran(cancelled: job.taskCancelled)
+                return (job.finish(outcome), outcome)
+            }
+            continuation?.resume(returning: outcome)
         }
     }
 
