@@ -677,6 +677,7 @@ func startHolder<R: Sendable>(_ op: @escaping @Sendable () throws -> R) async ->
             out.append("\(await outcome { try await w.writeAll([UInt8](), deadline: .never) })")
             out.append("\(await outcome { try await BlockingPool.run { ran.value.store(1, ordering: .relaxed); return 0 } })")
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 1)
+            defer { buf.deallocate() }
             out.append("\(await outcome { try await r.read(into: buf, deadline: .never) })")
             return out
         }.value
