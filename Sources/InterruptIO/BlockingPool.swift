@@ -272,8 +272,8 @@ public enum BlockingPool {
         }
     }
 
-    /// Queues `job` and makes a thread for it if none is free; true when
-    /// an idle thread is awake (spinning) to take it at once.
+    /// Queues `job` and makes a thread for it if none is free; true when a
+    /// thread is awake (spinning, or finishing a call) to take it at once.
     private static func submit(_ job: Job) -> Bool {
         var spawn = 0
         var stackSize = 0
@@ -296,7 +296,7 @@ public enum BlockingPool {
         }
         for _ in 0..<spawn { spawnWorker(stackSize: stackSize) }
         if wakeTimer { wakeTimerThread() }
-        return spawn == 0 && spinners.load(ordering: .relaxed) > 0
+        return spinToken.load(ordering: .relaxed)
     }
 
     /// Makes threads for calls waiting with no thread headed for them (after
@@ -400,13 +400,17 @@ public enum BlockingPool {
 
     // MARK: The threads
 
-    /// The next call for this thread, or nil when it stayed idle for
-    /// ``idleTimeout`` (it has then left the count: the thread must exit).
     /// Bumped on every submission: a spinning idle thread watches it.
     static let submissions = Atomic<Int>(0)
-    /// Idle threads spinning now; at most one spins (Go's runtime limits
-    /// its spinning threads the same way), the others sleep at once.
-    static let spinners = Atomic<Int>(0)
+    /// Held by the one thread that may spin for the next call (Go's runtime
+    /// limits its spinning threads the same way); the others sleep at once.
+    /// A thread claims it as it finishes a call, before the caller resumes,
+    /// so a caller that submits its next call at once sees a thread awake.
+    static let spinToken = Atomic<Bool>(false)
+
+    static func claimSpinToken() -> Bool {
+        spinToken.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+    }
     /// How long an idle thread watches for the next call before it sleeps:
     /// a caller that submits calls one after another (a loop of async reads)
     /// finds a thread awake instead of paying a futex wake-up per call.
@@ -414,7 +418,16 @@ public enum BlockingPool {
 
     private enum Step { case job(Job), retire, spin(seen: Int) }
 
-    private static func take(_ me: InterruptibleThread, starting: inout Bool) -> Job? {
+    /// The next call for this thread, or nil when it stayed idle for
+    /// ``idleTimeout`` (it has then left the count: the thread must exit).
+    /// `holdsSpinToken`: this thread holds ``spinToken``; released here.
+    private static func take(_ me: InterruptibleThread, starting: inout Bool, holdsSpinToken: inout Bool) -> Job? {
+        defer {
+            if holdsSpinToken {
+                spinToken.store(false, ordering: .relaxed)
+                holdsSpinToken = false
+            }
+        }
         var idleUntil: UInt64? = nil
         var counted = !starting
         starting = false
@@ -460,11 +473,13 @@ public enum BlockingPool {
             case .retire: return nil
             case .spin(let seen):
                 spun = true
-                if spinners.wrappingAdd(1, ordering: .relaxed).oldValue == 0 {
+                if holdsSpinToken || claimSpinToken() {
+                    holdsSpinToken = true
                     let end = iio_now_ns() &+ spinNanoseconds
                     while submissions.load(ordering: .acquiring) == seen && iio_now_ns() < end {}
+                    spinToken.store(false, ordering: .relaxed)
+                    holdsSpinToken = false
                 }
-                spinners.wrappingSubtract(1, ordering: .relaxed)
             }
         }
     }
@@ -480,13 +495,15 @@ public enum BlockingPool {
             return
         }
         var starting = true
-        while let job = take(me, starting: &starting) {
+        var holdsSpinToken = false
+        while let job = take(me, starting: &starting, holdsSpinToken: &holdsSpinToken) {
             let body = state.withLock { _ in job.body }
             // The call's deadline is the thread's while it runs (whatever
             // an earlier call set is replaced).
             if job.deadline != .never { TimerDriver.ensureRunning() }
             iio_deadline_set(job.deadline.uptimeNanoseconds)
             body?()
+            holdsSpinToken = claimSpinToken()
             let (continuation, outcome) = state.withLock { _ in
                 let outcome = Outcome.ran(cancelled: job.taskCancelled)
                 return (job.finish(outcome), outcome)
