@@ -155,18 +155,30 @@ public enum BlockingPool {
             waiting += 1
         }
 
-        /// The next call still queued, or nil.
-        mutating func popJob() -> Job? {
+        /// The first call still queued (left in the queue), or nil; entries
+        /// already done are dropped on the way.
+        mutating func firstQueued() -> Job? {
             while head < queue.count {
-                let job = queue[head]
-                head += 1
-                if head > 64 && head * 2 > queue.count {
-                    queue.removeFirst(head)
-                    head = 0
-                }
-                if case .queued = job.phase { return job }
+                if case .queued = queue[head].phase { return queue[head] }
+                dropFirst()
             }
             return nil
+        }
+
+        /// Takes the first call out of line (after ``firstQueued()``).
+        mutating func takeFirst() -> Job {
+            let job = queue[head]
+            dropFirst()
+            leaveQueue(job)
+            return job
+        }
+
+        private mutating func dropFirst() {
+            head += 1
+            if head > 64 && head * 2 > queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
         }
 
         mutating func fileTimer(for job: Job) {
@@ -189,17 +201,40 @@ public enum BlockingPool {
         }
     }
 
-    static let state = PThreadMutex(State())
+    static let state: PThreadMutex<State> = {
+        pthread_atfork({ BlockingPool.state.lockForFork() },
+                       { BlockingPool.state.unlockAfterFork() },
+                       { BlockingPool.resetInForkChild() })
+        return PThreadMutex(State())
+    }()
+
+    /// The fork child has none of the pool's threads and none of the
+    /// parent's awaiting Tasks (Swift concurrency does not survive fork):
+    /// the pool starts empty there, with the parent's settings, so the
+    /// timer thread the C layer restarts in the child never waits on a lock
+    /// a vanished thread held.
+    private static func resetInForkChild() {
+        state.reinitializeInChild { s in
+            let fresh = State(maximum: s.maximum, idleTimeout: s.idleTimeout, stackSize: s.stackSize)
+            s = fresh
+        }
+        initializeMonotonicCondition(wakeup)
+        spinToken.store(false, ordering: .relaxed)
+    }
     /// Signalled (under `state`'s lock) when a call is queued.
     nonisolated(unsafe) static let wakeup: UnsafeMutablePointer<pthread_cond_t> = {
         let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        initializeMonotonicCondition(condition)
+        return condition
+    }()
+
+    private static func initializeMonotonicCondition(_ condition: UnsafeMutablePointer<pthread_cond_t>) {
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
         pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
-        return condition
-    }()
+    }
 
     /// How a call left the pool.
     enum Outcome {
@@ -294,7 +329,7 @@ public enum BlockingPool {
                 wakeTimer = true
             }
         }
-        for _ in 0..<spawn { spawnWorker(stackSize: stackSize) }
+        spawnWorkers(spawn, stackSize: stackSize)
         if wakeTimer { wakeTimerThread() }
         return spinToken.load(ordering: .relaxed)
     }
@@ -310,22 +345,37 @@ public enum BlockingPool {
             stackSize = s.stackSize
             if s.backlog > 0 { wakeTimer = s.fileTimersForWaitingCalls() }
         }
-        for _ in 0..<spawn { spawnWorker(stackSize: stackSize) }
+        spawnWorkers(spawn, stackSize: stackSize)
         if wakeTimer { wakeTimerThread() }
     }
 
     /// How long after a refused thread the timer thread tries again.
     static let spawnRetryNanoseconds: UInt64 = 10_000_000
 
-    private static func spawnWorker(stackSize: Int) {
-        let started = tryStartThread(named: "iio-pool", stackSize: stackSize) { BlockingPool.work() }
-        guard case .failure = started else { return }
-        // The system refused a thread (its limits): the calls wait as at the
-        // pool's limit, with their cancellation and deadlines honoured, and
-        // the timer thread tries again shortly.
+    /// Starts `count` threads already counted in (`threadsToMake`); stops
+    /// at the first the system refuses and hands the rest back.
+    private static func spawnWorkers(_ count: Int, stackSize: Int) {
+        guard count > 0 else { return }
+        // The timer thread first: queued calls' deadlines and the retry
+        // below need it, and when threads run short it could not be made.
+        TimerDriver.ensureRunning()
+        for made in 0..<count {
+            let started = tryStartThread(named: "iio-pool", stackSize: stackSize) { BlockingPool.work() }
+            if case .failure = started {
+                threadsLost(count - made)
+                return
+            }
+        }
+    }
+
+    /// `count` threads counted in will never take a call (the system
+    /// refused them, or one could not register): the calls wait as at the
+    /// pool's limit, with their cancellation and deadlines honoured, and
+    /// the timer thread tries again shortly.
+    private static func threadsLost(_ count: Int) {
         state.withLock { s in
-            s.threads -= 1
-            s.starting -= 1
+            s.threads -= count
+            s.starting -= count
             _ = s.fileTimersForWaitingCalls()
             if s.spawnRetryAt == nil { s.spawnRetryAt = iio_now_ns() &+ spawnRetryNanoseconds }
         }
@@ -416,7 +466,7 @@ public enum BlockingPool {
     /// finds a thread awake instead of paying a futex wake-up per call.
     static let spinNanoseconds: UInt64 = 50_000
 
-    private enum Step { case job(Job), retire, spin(seen: Int) }
+    private enum Step { case job(Job), retire, spin(seen: Int), expired([UnsafeContinuation<Outcome, Never>]) }
 
     /// The next call for this thread, or nil when it stayed idle for
     /// ``idleTimeout`` (it has then left the count: the thread must exit).
@@ -431,7 +481,6 @@ public enum BlockingPool {
         var idleUntil: UInt64? = nil
         var counted = !starting
         starting = false
-        var spun = false
         while true {
             let step = state.waitUntil(wakeup, until: { idleUntil }) { s -> Step? in
                 if !counted {
@@ -439,14 +488,19 @@ public enum BlockingPool {
                     counted = true
                 }
                 let now = iio_now_ns()
-                while let job = s.popJob() {
-                    s.leaveQueue(job)
+                var expired: [UnsafeContinuation<Outcome, Never>] = []
+                while let job = s.firstQueued() {
                     // Its deadline passed while it waited (the timer thread
-                    // may be a moment late): it never runs.
+                    // may be a moment late): it never runs. Its caller is
+                    // resumed outside the lock.
                     if job.deadline.uptimeNanoseconds <= now {
-                        job.finish(.notRun(.timedOut))?.resume(returning: .notRun(.timedOut))
+                        _ = s.takeFirst()
+                        if let continuation = job.finish(.notRun(.timedOut)) { expired.append(continuation) }
+                        if expired.count >= 64 { return .expired(expired) }
                         continue
                     }
+                    if !expired.isEmpty { return .expired(expired) }
+                    _ = s.takeFirst()
                     if idleUntil != nil { s.idle -= 1 }
                     // Whatever an earlier call left on this thread (a sticky
                     // cancel, through its own handle) is not this call's.
@@ -456,8 +510,8 @@ public enum BlockingPool {
                     job.phase = .running(me)
                     return .job(job)
                 }
+                if !expired.isEmpty { return .expired(expired) }
                 if let until = idleUntil {
-                    if !spun { return .spin(seen: submissions.load(ordering: .acquiring)) }
                     if now < until { return nil }
                     s.idle -= 1
                     s.threads -= 1
@@ -471,8 +525,9 @@ public enum BlockingPool {
             switch step {
             case .job(let job): return job
             case .retire: return nil
+            case .expired(let continuations):
+                for continuation in continuations { continuation.resume(returning: .notRun(.timedOut)) }
             case .spin(let seen):
-                spun = true
                 if holdsSpinToken || claimSpinToken() {
                     holdsSpinToken = true
                     let end = iio_now_ns() &+ spinNanoseconds
@@ -486,12 +541,8 @@ public enum BlockingPool {
 
     private static func work() {
         guard let me = try? InterruptibleThread.current() else {
-            // Without a record the thread can run nothing interruptibly;
-            // leave the calls to other threads.
-            state.withLock { s in
-                s.threads -= 1
-                s.starting -= 1
-            }
+            // Without a record the thread can run nothing interruptibly.
+            threadsLost(1)
             return
         }
         var starting = true

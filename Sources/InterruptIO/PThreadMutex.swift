@@ -26,6 +26,18 @@ package final class PThreadMutex<Value>: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// fork(): held across the fork by the prepare handler, so the child
+    /// copies a consistent value; released in the parent.
+    package func lockForFork() { pthread_mutex_lock(mutex) }
+    package func unlockAfterFork() { pthread_mutex_unlock(mutex) }
+
+    /// In the fork child (the only thread there): a fresh mutex and
+    /// `update` applied to the copied value.
+    package func reinitializeInChild(_ update: (inout Value) -> Void) {
+        pthread_mutex_init(mutex, nil)
+        update(&value)
+    }
+
     package func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

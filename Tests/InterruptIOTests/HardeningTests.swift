@@ -293,6 +293,50 @@ private func childCode(_ outcome: IOResult, end: Deadline, deadline: Deadline) -
         #expect(code == ChildCode.ok.rawValue, "child: \(note), code \(code.map(String.init) ?? "none") (2 data, 3 early, 4 late, 5 other error)")
     }
 
+    /// fork() while the blocking pool is busy (its lock taken and released
+    /// all the time by async calls): in the child the pool starts empty and
+    /// the timer thread the C layer restarts there, which also looks at the
+    /// pool, fires a synchronous deadline (it used to be able to wait
+    /// forever on a lock a vanished pool thread held).
+    @Test(.disabled(if: runningUnderThreadSanitizer, "TSan cannot start threads after a multi-threaded fork"))
+    func forkWhileThePoolIsBusyLeavesTheChildDeadlinesWorking() async throws {
+        let (r, w) = try pipePair()
+        defer { try? r.close(); try? w.close() }
+        let (busyRead, busyWrite) = try pipePair()
+        defer { try? busyRead.close(); try? busyWrite.close() }
+        let stop = Atomic<Bool>(false)
+        let churn = Task {
+            var n = 0
+            while !stop.load(ordering: .relaxed) {
+                // Short async calls that time out: submit, run, finish.
+                _ = try? await busyRead.read(upToCount: 1, deadline: .after(.microseconds(200)))
+                n += 1
+            }
+            return n
+        }
+        var bad: [String] = []
+        for round in 0..<20 {
+            let forked = TestThread { () -> pid_t in
+                let deadline = Deadline.after(.milliseconds(30))
+                let pid = fork()
+                if pid == 0 {
+                    let outcome = readResult(r, deadline: deadline)
+                    let code = childCode(outcome, end: .now, deadline: deadline)
+                    _exit(code == .ok && BlockingPool.threadCount == 0 ? 0 : 10 + code.rawValue)
+                }
+                return pid
+            }
+            guard let pid = forked.join(within: .seconds(5)), pid > 0 else { bad.append("round \(round): fork failed"); continue }
+            let (code, note) = waitChild(pid)
+            if code != 0 { bad.append("round \(round): \(note), code \(code.map(String.init) ?? "none")") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        stop.store(true, ordering: .relaxed)
+        let calls = await churn.value
+        #expect(calls > 20)
+        #expect(bad.isEmpty, "\(bad)")
+    }
+
     /// The thread's deadline set before fork() bounds the child's `.never`
     /// read (the forking thread is the child's only thread).
     @Test(.disabled(if: runningUnderThreadSanitizer, "TSan cannot start threads after a multi-threaded fork"))
