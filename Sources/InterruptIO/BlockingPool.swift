@@ -259,6 +259,9 @@ public enum BlockingPool {
         /// Set once `done` (after `outcome`): the caller may watch it
         /// without the lock while it spins.
         let finished = Atomic<Bool>(false)
+        /// A canceller is sending this running call's thread a sticky
+        /// cancel (announced under the lock, cleared when sent).
+        let cancelSending = Atomic<Bool>(false)
 
         init(deadline: Deadline, body: @escaping () -> Void) {
             self.deadline = deadline
@@ -405,22 +408,33 @@ public enum BlockingPool {
 
     /// The Task was cancelled (from its cancellation handler, any thread).
     private static func cancel(_ job: Job) {
-        let continuation = state.withLock { s -> UnsafeContinuation<Outcome, Never>? in
+        enum Action { case none, resume(UnsafeContinuation<Outcome, Never>), interrupt(InterruptibleThread) }
+        let action = state.withLock { s -> Action in
             job.taskCancelled = true
             switch job.phase {
             case .new, .done:
-                return nil // not submitted yet, or finished already
+                return .none // not submitted yet, or finished already
             case .queued:
                 s.leaveQueue(job)
-                return job.finish(.notRun(.canceled))
+                return job.finish(.notRun(.canceled)).map(Action.resume) ?? .none
             case .running(let thread):
-                // Under the lock the worker cannot finish this call and take
-                // another, so the sticky cancel lands on this call only.
-                _ = try? thread.cancelSticky()
-                return nil
+                // Announced under the lock: the worker, once it has
+                // finished this call, waits for the send to complete before
+                // it clears the thread's cancel and takes another call, so
+                // the sticky cancel lands on this call only. The signal is
+                // sent outside the lock (thousands of cancels at once would
+                // otherwise hold it against the threads they wake).
+                job.cancelSending.store(true, ordering: .relaxed)
+                return .interrupt(thread)
             }
         }
-        continuation?.resume(returning: .notRun(.canceled))
+        switch action {
+        case .none: break
+        case .resume(let continuation): continuation.resume(returning: .notRun(.canceled))
+        case .interrupt(let thread):
+            _ = try? thread.cancelSticky()
+            job.cancelSending.store(false, ordering: .releasing)
+        }
     }
 
     /// The timer thread's look at a slot whose instant came; returns when
@@ -560,6 +574,9 @@ public enum BlockingPool {
                 return (job.finish(outcome), outcome)
             }
             continuation?.resume(returning: outcome)
+            // A cancel announced before `done` must land before the thread's
+            // cancel is cleared for its next call.
+            while job.cancelSending.load(ordering: .acquiring) { sched_yield() }
         }
     }
 
