@@ -44,8 +44,8 @@ public enum BlockingPool {
     /// that the pool alone cannot exhaust either. A blocked call costs a
     /// thread: 10,000 of them at the default stack reserve 5 GiB of address
     /// space but touch only a few pages each. Raising it makes threads for
-    /// calls already waiting; lowering it lets surplus threads finish their
-    /// calls and retire.
+    /// calls already waiting; lowering it stops the pool making threads
+    /// until enough have retired (threads retire only when idle).
     public static var maximumThreads: Int {
         get { state.withLock { $0.maximum } }
         set {
