@@ -562,10 +562,12 @@ public enum BlockingPool {
         var starting = true
         var holdsSpinToken = false
         while let job = take(me, starting: &starting, holdsSpinToken: &holdsSpinToken) {
-            let body = state.withLock { _ in job.body }
+            // Running, the call is finished only by this thread: its body
+            // is read without the lock. The timer thread runs already (made
+            // before the pool's first thread).
+            let body = job.body
             // The call's deadline is the thread's while it runs (whatever
             // an earlier call set is replaced).
-            if job.deadline != .never { TimerDriver.ensureRunning() }
             iio_deadline_set(job.deadline.uptimeNanoseconds)
             body?()
             holdsSpinToken = claimSpinToken()
