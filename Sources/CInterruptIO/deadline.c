@@ -176,17 +176,65 @@ uint64_t iio_deadline_word_load(const uint64_t *word) {
     return atomic_load((const _Atomic uint64_t *)word);
 }
 
+const _Atomic uint64_t *iio_source_swap(struct iio_record *rec,
+                                       const _Atomic uint64_t *source) {
+    const _Atomic uint64_t *previous = iio_tls_deadline_source;
+    iio_tls_deadline_source = source;
+    /* seq_cst: a scan that misses this store is ordered before it, and so
+     * before the call's start re-reads the word the scanner stored first
+     * (the Dekker pair of iio_source_recheck). */
+    atomic_store(&rec->deadline_source, source);
+    return previous;
+}
+
 int iio_deadline_source(const uint64_t *source) {
     int err;
-    if (iio_current_record(&err) == NULL)
+    struct iio_record *rec = iio_current_record(&err);
+    if (rec == NULL)
         return err;
-    iio_tls_deadline_source = (const _Atomic uint64_t *)source;
+    iio_source_swap(rec, (const _Atomic uint64_t *)source);
     return 0;
 }
 
 int iio_deadline_changed(iio_thread_t thread) {
     return iio_request(iio_record_of(thread), iio_handle_incarnation(thread),
                        IIO_ANY_OPERATION, IIO_REASON_RECHECK, 0);
+}
+
+/*
+ * Every thread whose published source is `a` or `b`, and that is in a
+ * call, is asked to re-check (model: source_scan). The caller stored the
+ * word(s) seq_cst before calling; a thread publishes its source seq_cst
+ * before its call starts and reads the word after. So either the scan sees
+ * the source, and the request either finds the call in flight or precedes
+ * its start (which then reads the new word), or the scan misses it, and
+ * then the word's store precedes the thread's read of it. A record that
+ * passed to another thread since costs that thread a re-check at most.
+ */
+int iio_source_recheck(const _Atomic uint64_t *a, const _Atomic uint64_t *b) {
+    int asked = 0;
+    uint32_t count = iio_record_count();
+    for (uint32_t i = 0; i < count; i++) {
+        struct iio_record *rec = iio_record_at(i);
+        if (rec == NULL)
+            break;
+        const _Atomic uint64_t *source = atomic_load(&rec->deadline_source);
+        if (source == NULL || (source != a && source != b))
+            continue;
+        uint64_t s = atomic_load(&rec->state);
+        if ((s & IIO_ST_EXITED) || !(s & IIO_ST_IN_OP))
+            continue; /* not in a call: its next start reads the word */
+        if (iio_request(rec, iio_st_incarnation(s), IIO_ANY_OPERATION,
+                        IIO_REASON_RECHECK, 0) != 0)
+            asked++;
+    }
+    return asked;
+}
+
+int iio_deadline_source_changed(const uint64_t *source) {
+    if (source == NULL)
+        return -EINVAL;
+    return iio_source_recheck((const _Atomic uint64_t *)source, NULL);
 }
 
 /* ---- The timer thread's side ------------------------------------------- */
@@ -226,6 +274,10 @@ void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns) {
 void iio_timer_wake(void) {
     atomic_store(&wake_pending, 1);
     wake_driver();
+}
+
+bool iio_timer_driver_running(void) {
+    return atomic_load_explicit(&driver_running, memory_order_relaxed) != 0;
 }
 
 int iio_timer_claim_driver(void) {

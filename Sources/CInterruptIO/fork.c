@@ -21,7 +21,10 @@ static void parent(void) {
     iio_signal_fork_parent();
 }
 
+_Atomic uint32_t iio_fork_epoch;
+
 static void child(void) {
+    atomic_fetch_add(&iio_fork_epoch, 1);
     iio_registry_fork_child();
     iio_timer_fork_child();
     iio_signal_fork_child();

@@ -151,8 +151,16 @@ struct iio_record {
      * operation (-1: none yet). Made by the first requester that needs it,
      * deleted when the thread exits. */
     _Atomic int resend_timer;
+    /* ---- second cache line: read by deadline-source scans only ---- */
+    /* The deadline source the thread's calls read (iio_deadline_source),
+     * published so a setter can find every thread using a word
+     * (iio_deadline_source_changed). The owner reads its thread-local copy
+     * on the fast path; it writes both. */
+    const _Atomic uint64_t *_Atomic deadline_source
+        __attribute__((aligned(64)));
 };
-_Static_assert(sizeof(struct iio_record) <= 64, "one cache line a record");
+_Static_assert(sizeof(struct iio_record) == 128,
+               "the hot line, then the scanned line");
 
 /* signal.c */
 extern _Atomic int iio_signo;        /* 0 until initialised */
@@ -169,6 +177,9 @@ void iio_signal_fork_child(void);
 
 /* fork.c: the fork handlers, registered once. */
 void iio_fork_handlers_register(void);
+/* Bumped in every fork child: counts of callers made before it belong to
+ * threads the child does not have (fd.c). */
+extern _Atomic uint32_t iio_fork_epoch;
 
 /* thread.c */
 extern __thread struct iio_record *iio_tls_record
@@ -179,6 +190,8 @@ extern __thread int iio_tls_signal_deferred
     __attribute__((tls_model("initial-exec")));
 int iio_bind_slow(struct iio_record **out);
 struct iio_record *iio_record_at(uint32_t index);
+/* How many records exist (never shrinks): the range a scan covers. */
+uint32_t iio_record_count(void);
 void iio_registry_fork_prepare(void);
 void iio_registry_fork_parent(void);
 void iio_registry_fork_child(void);
@@ -256,7 +269,8 @@ void iio_resend_timer_delete(struct iio_record *rec);
 long iio_error_for(uint64_t state);
 
 /* deadline.c */
-/* The calling thread's deadline sources, owner-only (thread-local). */
+/* The calling thread's deadline sources, owner-only (thread-local); the
+ * source is also published in the record for scans. */
 extern __thread uint64_t iio_tls_call_deadline
     __attribute__((tls_model("initial-exec")));
 extern __thread const _Atomic uint64_t *iio_tls_deadline_source
@@ -279,6 +293,15 @@ static inline uint64_t iio_effective_deadline(struct iio_record *rec) {
 /* Tells the timer thread about a deadline earlier than it has scheduled. */
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns);
 void iio_timer_fork_child(void);
+/* Whether a deadline driver is running (a deadline in the future fires). */
+bool iio_timer_driver_running(void);
+/* Sets the calling thread's source (thread-local and published); returns
+ * the previous one. */
+const _Atomic uint64_t *iio_source_swap(struct iio_record *rec,
+                                       const _Atomic uint64_t *source);
+/* Asks every thread whose source is `a` or `b` (b may be NULL) and that is
+ * in a call to re-check its deadline; returns how many were asked. */
+int iio_source_recheck(const _Atomic uint64_t *a, const _Atomic uint64_t *b);
 /* Whether deadline_ns has passed, reading the precise clock only when the
  * coarse one cannot tell. */
 bool iio_deadline_passed(uint64_t deadline_ns);

@@ -26,7 +26,8 @@ __thread int iio_tls_signal_deferred __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct iio_record *_Atomic chunks[MAX_CHUNKS];
-static uint32_t records_made;             /* under registry_lock */
+/* Written under registry_lock, read lock-free by scans. */
+static _Atomic uint32_t records_made;
 static struct iio_record *free_records;   /* under registry_lock */
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -65,13 +66,14 @@ static struct iio_record *take_record(void) {
                     atomic_init(&block[i].op_deadline_ns, IIO_NEVER);
                     atomic_init(&block[i].scheduled_ns, IIO_NEVER);
                     atomic_init(&block[i].resend_timer, -1);
+                    atomic_init(&block[i].deadline_source, NULL);
                 }
                 atomic_store(&chunks[chunk], block);
             }
         }
         if (block) {
             rec = &block[index % CHUNK_RECORDS];
-            records_made++;
+            atomic_store(&records_made, index + 1);
         }
     }
     pthread_mutex_unlock(&registry_lock);
@@ -104,6 +106,7 @@ void iio_registry_fork_child(void) {
             s = iio_st_exited(s);
         atomic_store(&rec->state, s);
         atomic_store(&rec->thread_deadline_ns, IIO_NEVER);
+        atomic_store(&rec->deadline_source, NULL);
         put_free(rec);
     }
     if (self)
@@ -125,6 +128,7 @@ int iio_bind_slow(struct iio_record **out) {
     atomic_store(&rec->op_deadline_ns, IIO_NEVER);
     iio_tls_call_deadline = IIO_NEVER;
     iio_tls_deadline_source = NULL;
+    atomic_store(&rec->deadline_source, NULL);
     iio_tls_signal_deferred = 0;
     /* The thread-local pointer must be set before the signal can arrive. */
     iio_tls_record = rec;
@@ -163,6 +167,7 @@ static void on_thread_exit(void *value) {
     atomic_store(&rec->op_deadline_ns, IIO_NEVER);
     iio_tls_record = NULL;
     iio_tls_deadline_source = NULL;
+    atomic_store(&rec->deadline_source, NULL);
     iio_tls_call_deadline = IIO_NEVER;
     pthread_mutex_lock(&registry_lock);
     put_free(rec);
@@ -195,6 +200,8 @@ struct iio_record *iio_record_at(uint32_t index) {
     struct iio_record *block = atomic_load(&chunks[index / CHUNK_RECORDS]);
     return block ? &block[index % CHUNK_RECORDS] : NULL;
 }
+
+uint32_t iio_record_count(void) { return atomic_load(&records_made); }
 
 uint64_t iio_thread_pack(iio_thread_t thread) {
     struct iio_record *rec = iio_record_of(thread);

@@ -7,13 +7,14 @@ import Glibc
 #endif
 
 /// An example thread-per-connection line echo server on plain blocking
-/// sockets: idle read deadlines, write deadlines, and a graceful shutdown
-/// that interrupts every blocked thread through one CancellationGroup.
+/// sockets: idle read deadlines, write deadlines, and a graceful shutdown:
+/// closing the listener ends the acceptor (Go's `Listener.Close`), and one
+/// CancellationGroup interrupts every connection thread.
 public final class EchoServer: @unchecked Sendable {
     public let port: UInt16
     public let idleTimeout: Duration
     public let writeTimeout: Duration
-    private let listener: FileDescriptor
+    private let listener: DeadlineDescriptor
     private let group = CancellationGroup()
     private let threads = PThreadMutex<[pthread_t]>([])
     private let stats = PThreadMutex<(served: Int, idleClosed: Int)>((0, 0))
@@ -39,7 +40,7 @@ public final class EchoServer: @unchecked Sendable {
             }
         }
         if bound != 0 { close(fd); throw Errno(rawValue: bound) }
-        listener = FileDescriptor(rawValue: fd)
+        listener = try DeadlineDescriptor(FileDescriptor(rawValue: fd))
         self.port = UInt16(bigEndian: addr.sin_port)
         self.idleTimeout = idleTimeout
         self.writeTimeout = writeTimeout
@@ -52,26 +53,27 @@ public final class EchoServer: @unchecked Sendable {
     public func run() {
         acceptor.store(1, ordering: .sequentiallyConsistent)
         defer { acceptor.store(2, ordering: .sequentiallyConsistent) }
-        group.withMembership {
-            while true {
-                let connection: FileDescriptor
-                do throws(Errno) {
-                    connection = try listener.accept(deadline: .never)
-                } catch {
-                    if error == .canceled { return }
-                    continue
-                }
-                startConnectionThread { [self] in serve(connection) }
+        while true {
+            let connection: FileDescriptor
+            do throws(Errno) {
+                connection = try listener.accept()
+            } catch {
+                if error == .badFileDescriptor { return } // closed by shutdown()
+                continue
             }
+            startConnectionThread { [self] in serve(connection) }
         }
     }
 
     /// Interrupts the acceptor and every connection thread, waits for all of
     /// them and closes every descriptor the server opened.
     public func shutdown() {
-        group.cancel()
+        // Ends the accept in flight (and any later one) and closes the
+        // listening socket once the acceptor has left it.
+        try? listener.close()
         // The acceptor may be starting one last thread: wait until it is out.
         while acceptor.load(ordering: .sequentiallyConsistent) == 1 { usleep(50) }
+        group.cancel()
         while true {
             let pending = threads.withLock { t -> [pthread_t] in
                 let all = t
@@ -81,12 +83,11 @@ public final class EchoServer: @unchecked Sendable {
             if pending.isEmpty { break }
             for thread in pending { pthread_join(thread, nil) }
         }
-        try? listener.close()
     }
 
     private func serve(_ fd: FileDescriptor) {
-        defer { try? fd.close() }
-        let connection = DeadlineDescriptor(fd)
+        guard let connection = try? DeadlineDescriptor(fd) else { try? fd.close(); return }
+        defer { try? connection.close() }
         group.withMembership {
             var line: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)

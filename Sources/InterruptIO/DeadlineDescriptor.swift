@@ -8,139 +8,162 @@ import Glibc
 import Musl
 #endif
 
-/// A descriptor with Go's per-direction deadlines (`SetReadDeadline`,
-/// `SetWriteDeadline`, `SetDeadline`).
+/// A descriptor with Go's `net.Conn` contract: per-direction deadlines
+/// (`SetReadDeadline`, `SetWriteDeadline`, `SetDeadline`) that reach every
+/// call in flight, and a ``close()`` that unblocks every caller.
 ///
-/// The descriptor's deadline combines with the calling thread's
-/// (``InterruptibleThread/setDeadline(_:)``): the tighter one bounds each
-/// call, and neither resets the other.
+/// **Deadlines.** A deadline is absolute and applies to every call in flight
+/// in its direction, from any number of threads, and to every later call
+/// until it is changed, from any thread at any time: moving it earlier or
+/// into the past makes each blocked call re-check (it fails with
+/// `Errno.timedOut` if the deadline has passed), moving it later lets them go
+/// on, ``Deadline/never`` removes it. Reads, receives and accepts use the read
+/// deadline; writes and sends the write deadline. The calling thread's own
+/// deadline (``InterruptibleThread/setDeadline(_:)``) and cancellation still
+/// apply: the tightest bounds each call.
 ///
-/// A deadline is absolute and applies to the call in flight and to every
-/// later call until it is changed, from any thread at any time: moving it
-/// into the past makes a blocked call fail at once with `Errno.timedOut`,
-/// moving it later lets a blocked call go on, ``Deadline/never`` removes it.
-/// One reading and one writing thread may work at the same time; the
-/// descriptor is not closed by this type.
+/// **Close.** ``close()`` marks the descriptor closed, interrupts every call in
+/// flight on it in both directions, waits until the last of them has left,
+/// then closes the number exactly once. Those calls, and every call made
+/// later, throw `Errno.badFileDescriptor` (Go's "use of closed network
+/// connection") without entering the kernel on the number, so a number that
+/// a later `open` reuses is never read or written by an old caller. A call
+/// that had already moved bytes returns its count.
 ///
-/// How a change reaches a blocked call: each direction's deadline is a word
-/// the calling thread reads at the start of each call (`iio_deadline_source`).
-/// A setter stores the word, then looks for a thread in a call in that
-/// direction and tells it (`iio_deadline_changed`); the call re-reads the
-/// word and goes on or times out. The caller publishes itself before the
-/// call reads the word and the setter stores the word before it looks, both
-/// sequentially consistent, so a change is never missed.
+/// The descriptor **owns** the number: ``close()`` closes it, and so does
+/// `deinit` when nobody called ``close()``. Do not close ``fileDescriptor``
+/// yourself.
+///
+/// This is a thin wrapper over the C library's `iio_fd_t` (`iio_fd_wrap`,
+/// `iio_fd_set_deadline`, `iio_fd_close`, `iio_fd_read`, ...): C code gets
+/// the same semantics from the same implementation.
 public final class DeadlineDescriptor: Sendable {
-    /// The descriptor the calls use.
+    /// The number, for calls outside this type's contract (socket options,
+    /// `fstat`). Valid until ``close()``; after it the number may name a
+    /// descriptor someone else opened.
     public let fileDescriptor: FileDescriptor
 
-    private enum Direction: Int { case read = 0, write = 1 }
+    /// The C descriptor object; freed (and closed if still open) in deinit.
+    private nonisolated(unsafe) let handle: OpaquePointer
 
-    /// [read, write] deadline words, read by the C layer at call starts.
-    private nonisolated(unsafe) let words: UnsafeMutablePointer<UInt64>
-    /// The thread in a call, per direction (a packed handle, 0 for none).
-    private let readingThread = Atomic<UInt64>(0)
-    private let writingThread = Atomic<UInt64>(0)
-    /// Setters are serialised so the last one to store also tells last. It
-    /// guards no Swift value (the words and slots are atomics), so TSan has
-    /// nothing to misreport here; a PThreadMutex<Void> would give TSan a
-    /// zero-sized "access" that aliases the next field.
-    private let setterLock = Mutex<Void>(())
-
-    public init(_ fileDescriptor: FileDescriptor) {
+    /// Takes ownership of an open descriptor. Throws `Errno.badFileDescriptor`
+    /// if `fileDescriptor` is not open. The corresponding C function is
+    /// `iio_fd_wrap`.
+    public init(_ fileDescriptor: FileDescriptor) throws(Errno) {
+        var made: OpaquePointer?
+        let result = iio_fd_wrap(fileDescriptor.rawValue, &made)
+        guard result == 0, let made else { throw Errno(rawValue: -result) }
         self.fileDescriptor = fileDescriptor
-        words = .allocate(capacity: 2)
-        words.initialize(repeating: UInt64.max, count: 2)
+        handle = made
     }
 
-    deinit { words.deallocate() }
+    deinit { iio_fd_free(handle) }
 
     /// The deadline for reads, receives and accepts.
     public var readDeadline: Deadline {
-        Deadline(uptimeNanoseconds: iio_deadline_word_load(words + Direction.read.rawValue))
+        Deadline(uptimeNanoseconds: iio_fd_deadline(handle, IIO_FD_READ))
     }
 
     /// The deadline for writes and sends.
     public var writeDeadline: Deadline {
-        Deadline(uptimeNanoseconds: iio_deadline_word_load(words + Direction.write.rawValue))
+        Deadline(uptimeNanoseconds: iio_fd_deadline(handle, IIO_FD_WRITE))
     }
 
-    /// Sets the read deadline, for the call in flight and those to come.
-    public func setReadDeadline(_ deadline: Deadline) { set(deadline, .read) }
+    /// Sets the read deadline, for every call in flight and those to come.
+    /// Does nothing once the descriptor is closed (every call fails anyway).
+    public func setReadDeadline(_ deadline: Deadline) { set(deadline, IIO_FD_READ) }
 
-    /// Sets the write deadline, for the call in flight and those to come.
-    public func setWriteDeadline(_ deadline: Deadline) { set(deadline, .write) }
+    /// Sets the write deadline, for every call in flight and those to come.
+    public func setWriteDeadline(_ deadline: Deadline) { set(deadline, IIO_FD_WRITE) }
 
     /// Sets both deadlines.
-    public func setDeadline(_ deadline: Deadline) {
-        set(deadline, .read)
-        set(deadline, .write)
-    }
+    public func setDeadline(_ deadline: Deadline) { set(deadline, IIO_FD_BOTH) }
 
-    private func set(_ deadline: Deadline, _ direction: Direction) {
+    private func set(_ deadline: Deadline, _ which: CInt) {
+        // A deadline still ahead needs the timer thread to fire it.
         if deadline != .never { TimerDriver.ensureRunning() }
-        setterLock.withLock { _ in
-            iio_deadline_word_store(words + direction.rawValue, deadline.uptimeNanoseconds)
-            let caller = direction == .read
-                ? readingThread.load(ordering: .sequentiallyConsistent)
-                : writingThread.load(ordering: .sequentiallyConsistent)
-            // A stale handle (the call just ended) costs that thread at most
-            // one retried system call.
-            if caller != 0 { _ = iio_deadline_changed(iio_thread_unpack(caller)) }
+        _ = iio_fd_set_deadline(handle, which, deadline.uptimeNanoseconds)
+    }
+
+    /// Whether ``close()`` has begun.
+    public var isClosed: Bool { iio_fd_closed(handle) != 0 }
+
+    /// Closes the descriptor: every call in flight on it, in any direction,
+    /// is interrupted and throws `Errno.badFileDescriptor`; this returns once
+    /// the last of them has left and the number is closed. Calls made later
+    /// throw the same without touching the number.
+    ///
+    /// Throws `Errno.badFileDescriptor` if the descriptor was already closed,
+    /// `Errno.deadlock` (changing nothing) when called from a signal handler
+    /// that interrupted a call on this descriptor on the same thread, and
+    /// `close(2)`'s own error otherwise (the number is closed either way).
+    /// A call blocked where no signal reaches (a regular file on a slow
+    /// disk) keeps it waiting until that call returns. The corresponding C
+    /// function is `iio_fd_close`.
+    public func close() throws(Errno) {
+        let result = iio_fd_close(handle)
+        if result < 0 { throw Errno(rawValue: -result) }
+    }
+
+    /// Shuts down part of a full-duplex socket connection (`.write` after
+    /// the last write tells the peer the end has come). The corresponding C
+    /// function is `shutdown`.
+    public func shutdown(_ how: ShutdownKind) throws(Errno) {
+        let result = iio_fd_shutdown(handle, how.rawValue)
+        if result < 0 { throw Errno(rawValue: -result) }
+    }
+
+    /// What ``shutdown(_:)`` stops.
+    public enum ShutdownKind: Sendable {
+        case read, write, readWrite
+        var rawValue: CInt {
+            switch self {
+            case .read: CInt(SHUT_RD)
+            case .write: CInt(SHUT_WR)
+            case .readWrite: CInt(SHUT_RDWR)
+            }
         }
     }
 
-    private func withDirection(_ direction: Direction, _ call: () -> Int) throws(Errno) -> Int {
-        var me = iio_thread_t()
-        let registered = iio_self(&me)
-        if registered < 0 { throw Errno(rawValue: -registered) }
-        let packed = iio_thread_pack(me)
-        if direction == .read {
-            readingThread.store(packed, ordering: .sequentiallyConsistent)
-        } else {
-            writingThread.store(packed, ordering: .sequentiallyConsistent)
-        }
-        iio_deadline_source(words + direction.rawValue)
-        let result = call()
-        iio_deadline_source(nil)
-        if direction == .read {
-            readingThread.store(0, ordering: .sequentiallyConsistent)
-        } else {
-            writingThread.store(0, ordering: .sequentiallyConsistent)
-        }
+    private func check(_ result: Int) throws(Errno) -> Int {
         if result < 0 { throw Errno(rawValue: CInt(truncatingIfNeeded: -result)) }
         return result
     }
 
-    /// Reads under the read deadline. The corresponding C function is `read`.
+    /// Reads under the read deadline. The corresponding C function is
+    /// `iio_fd_read` (`read`).
     @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
-        try withDirection(.read) { iio_read(fileDescriptor.rawValue, buffer.baseAddress, buffer.count) }
+        try check(iio_fd_read(handle, buffer.baseAddress, buffer.count))
     }
 
-    /// Writes under the write deadline. The corresponding C function is `write`.
+    /// Writes under the write deadline. The corresponding C function is
+    /// `iio_fd_write` (`write`).
     @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func write(_ buffer: UnsafeRawBufferPointer) throws(Errno) -> Int {
-        try withDirection(.write) { iio_write(fileDescriptor.rawValue, buffer.baseAddress, buffer.count) }
+        try check(iio_fd_write(handle, buffer.baseAddress, buffer.count))
     }
 
-    /// Receives under the read deadline. The corresponding C function is `recv`.
+    /// Receives under the read deadline. The corresponding C function is
+    /// `iio_fd_recv` (`recv`).
     @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func receive(into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0) throws(Errno) -> Int {
-        try withDirection(.read) { iio_recv(fileDescriptor.rawValue, buffer.baseAddress, buffer.count, flags) }
+        try check(iio_fd_recv(handle, buffer.baseAddress, buffer.count, flags))
     }
 
-    /// Sends under the write deadline. The corresponding C function is `send`.
+    /// Sends under the write deadline. The corresponding C function is
+    /// `iio_fd_send` (`send`).
     @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func send(_ buffer: UnsafeRawBufferPointer, flags: CInt = 0) throws(Errno) -> Int {
-        try withDirection(.write) { iio_send(fileDescriptor.rawValue, buffer.baseAddress, buffer.count, flags) }
+        try check(iio_fd_send(handle, buffer.baseAddress, buffer.count, flags))
     }
 
-    /// Accepts under the read deadline (Go: a listener's `SetDeadline`).
-    /// The corresponding C function is `accept4`.
+    /// Accepts under the read deadline (Go: a listener's `SetDeadline`); any
+    /// number of threads may accept at once. The corresponding C function
+    /// is `iio_fd_accept4` (`accept4`).
     @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func accept(flags: CInt = CInt(SOCK_CLOEXEC.rawValue)) throws(Errno) -> FileDescriptor {
-        let fd = try withDirection(.read) { Int(iio_accept4(fileDescriptor.rawValue, nil, nil, flags)) }
-        return FileDescriptor(rawValue: CInt(fd))
+        FileDescriptor(rawValue: CInt(try check(Int(iio_fd_accept4(handle, nil, nil, flags)))))
     }
 
     /// Writes all of `buffer` under the write deadline, across partial writes.

@@ -1378,6 +1378,421 @@ static void test_cancel_in_child_of_raw_fork(void) {
     expect_child_passes(child);
 }
 
+/* ---- iio_fd_t: Go's net.Conn contract ------------------------------------ */
+
+struct fd_caller {
+    iio_fd_t *fd;
+    int kind; /* 0 read, 1 write, 2 accept, 3 recv */
+    pthread_t thread;
+    _Atomic int started;
+    _Atomic int done;
+    long result;
+    double returned_at;
+};
+
+static void *fd_caller_main(void *p) {
+    struct fd_caller *c = p;
+    char buf[1024];
+    memset(buf, 'w', sizeof buf);
+    iio_thread_t me;
+    iio_self(&me);
+    atomic_store(&c->started, 1);
+    switch (c->kind) {
+    case 0: c->result = iio_fd_read(c->fd, buf, 1); break;
+    case 1: c->result = iio_fd_write(c->fd, buf, sizeof buf); break;
+    case 2: c->result = iio_fd_accept4(c->fd, NULL, NULL, SOCK_CLOEXEC); break;
+    default: c->result = iio_fd_recv(c->fd, buf, 1, 0); break;
+    }
+    c->returned_at = now_s();
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+static void fd_callers_start(struct fd_caller *c, int n, iio_fd_t *fd,
+                             int kind) {
+    for (int i = 0; i < n; i++) {
+        memset(&c[i], 0, sizeof c[i]);
+        c[i].fd = fd;
+        c[i].kind = kind;
+        pthread_create(&c[i].thread, NULL, fd_caller_main, &c[i]);
+    }
+    for (int i = 0; i < n; i++)
+        while (!atomic_load(&c[i].started))
+            sched_yield();
+    sleep_us(30000); /* let them block in the kernel */
+}
+
+/* Waits up to `limit` seconds from `since` for all n; true if all
+ * returned in time (those that did not are left detached: the test fails). */
+static bool fd_callers_join(struct fd_caller *c, int n, double since,
+                            double limit) {
+    bool all = true;
+    for (int i = 0; i < n; i++) {
+        while (!atomic_load(&c[i].done) && now_s() - since < limit)
+            sleep_us(1000);
+        if (atomic_load(&c[i].done)) {
+            pthread_join(c[i].thread, NULL);
+        } else {
+            pthread_detach(c[i].thread);
+            all = false;
+        }
+    }
+    TICK();
+    return all;
+}
+
+/* Fills the socket's send buffer so the next send blocks. */
+static void fill_send_buffer(int fd) {
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    char fill[1024];
+    memset(fill, 'x', sizeof fill);
+    while (send(fd, fill, sizeof fill, 0) > 0) {
+    }
+    fcntl(fd, F_SETFL, 0);
+}
+
+static iio_fd_t *wrapped_listener(struct sockaddr_in *addr) {
+    iio_fd_t *fd = NULL;
+    CHECK_EQ(iio_fd_wrap(listening_socket(8, addr), &fd), 0);
+    return fd;
+}
+
+static void test_fd_bad_input(void) {
+    iio_fd_t *fd = NULL;
+    CHECK_EQ(iio_fd_wrap(-1, &fd), -EBADF);
+    CHECK(fd == NULL);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    close(p[1]);
+    CHECK_EQ(iio_fd_wrap(p[1], &fd), -EBADF); /* a closed number */
+    CHECK_EQ(iio_fd_wrap(p[0], NULL), -EINVAL);
+    CHECK_EQ(iio_fd_wrap(p[0], &fd), 0);
+    CHECK_EQ(iio_fd_number(fd), p[0]);
+    CHECK_EQ(iio_fd_set_deadline(fd, 0, IIO_NEVER), -EINVAL);
+    CHECK_EQ(iio_fd_set_deadline(fd, 4, IIO_NEVER), -EINVAL);
+    CHECK(iio_fd_deadline(fd, IIO_FD_READ) == IIO_NEVER);
+    CHECK(iio_fd_deadline(fd, IIO_FD_BOTH) == IIO_NEVER); /* not one side */
+    iio_fd_call_t call;
+    CHECK_EQ(iio_fd_begin(fd, 0, &call), -EINVAL);
+    /* A caller's 0 is "passed", never "closed". */
+    CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_READ, 0), 0);
+    CHECK(iio_fd_deadline(fd, IIO_FD_READ) == 1);
+    char b;
+    CHECK_EQ(iio_fd_read(fd, &b, 1), -ETIMEDOUT); /* EOF waits, not passed */
+    CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_READ, IIO_NEVER), 0);
+    CHECK_EQ(iio_fd_read(fd, &b, 1), 0); /* EOF: the descriptor works */
+    CHECK_EQ(iio_fd_closed(fd), 0);
+    CHECK_EQ(iio_fd_close(fd), 0);
+    CHECK_EQ(iio_fd_closed(fd), 1);
+    CHECK_EQ(iio_fd_close(fd), -EBADF);
+    CHECK_EQ(iio_fd_number(fd), -EBADF);
+    CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_BOTH, IIO_NEVER), -EBADF);
+    CHECK_EQ(iio_fd_shutdown(fd, SHUT_RDWR), -EBADF);
+    /* The number is closed; a pipe that reuses it keeps its byte. */
+    errno = 0;
+    CHECK(fcntl(p[0], F_GETFD) == -1 && errno == EBADF);
+    int q[2];
+    CHECK(pipe(q) == 0);
+    CHECK(write(q[1], "K", 1) == 1);
+    CHECK_EQ(iio_fd_read(fd, &b, 1), -EBADF);
+    CHECK_EQ(iio_fd_write(fd, "x", 1), -EBADF);
+    CHECK_EQ(iio_fd_begin(fd, IIO_FD_READ, &call), -EBADF);
+    CHECK(read(q[0], &b, 1) == 1 && b == 'K');
+    iio_fd_free(fd);
+    iio_fd_free(NULL);
+    CHECK_EQ(iio_fd_close(NULL), -EINVAL);
+    close(q[0]);
+    close(q[1]);
+}
+
+/* 4 acceptors on one listener; a passed deadline returns every one. */
+static void test_fd_past_deadline_returns_every_acceptor(void) {
+    struct sockaddr_in addr;
+    iio_fd_t *fd = wrapped_listener(&addr);
+    struct fd_caller c[4];
+    fd_callers_start(c, 4, fd, 2);
+    double sent = now_s();
+    CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_BOTH, iio_now_ns()), 0);
+    CHECK(fd_callers_join(c, 4, sent, 2.0));
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(c[i].result, -ETIMEDOUT);
+    /* A later call fails at once; cleared, the listener accepts. */
+    CHECK_EQ(iio_fd_accept4(fd, NULL, NULL, 0), -ETIMEDOUT);
+    CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_BOTH, IIO_NEVER), 0);
+    int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(connect(client, (struct sockaddr *)&addr, sizeof addr) == 0);
+    int conn = iio_fd_accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    CHECK(conn >= 0);
+    close(conn);
+    close(client);
+    CHECK_EQ(iio_fd_close(fd), 0);
+    iio_fd_free(fd);
+}
+
+/* 3 readers on a pipe, then 3 on a socketpair; a read deadline reaches all
+ * of them and not the write side. */
+static void test_fd_past_deadline_returns_every_reader(void) {
+    for (int round = 0; round < 2; round++) {
+        int p[2];
+        if (round == 0)
+            CHECK(pipe(p) == 0);
+        else
+            CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, p) == 0);
+        iio_fd_t *fd;
+        CHECK_EQ(iio_fd_wrap(p[0], &fd), 0);
+        struct fd_caller c[3];
+        fd_callers_start(c, 3, fd, round == 0 ? 0 : 3);
+        /* The write side's deadline does not touch readers. */
+        CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_WRITE, iio_now_ns()), 0);
+        sleep_us(20000);
+        for (int i = 0; i < 3; i++)
+            CHECK_EQ(atomic_load(&c[i].done), 0);
+        double sent = now_s();
+        CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_READ, 1), 0);
+        CHECK(fd_callers_join(c, 3, sent, 2.0));
+        for (int i = 0; i < 3; i++)
+            CHECK_EQ(c[i].result, -ETIMEDOUT);
+        /* Nothing was lost: cleared, the byte written is read. */
+        CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_READ, IIO_NEVER), 0);
+        CHECK(write(p[1], "A", 1) == 1);
+        char b = 0;
+        CHECK_EQ(iio_fd_read(fd, &b, 1), 1);
+        CHECK_EQ(b, 'A');
+        iio_fd_free(fd);
+        close(p[1]);
+    }
+}
+
+/* Moving a deadline later (here from a passed one's neighbourhood to the
+ * far future) lets every reader go on; each then gets its byte. */
+static void test_fd_later_deadline_lets_every_reader_go_on(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    iio_fd_t *fd;
+    CHECK_EQ(iio_fd_wrap(p[0], &fd), 0);
+    struct fd_caller c[3];
+    fd_callers_start(c, 3, fd, 0);
+    /* Earlier than IIO_NEVER, so every reader re-checks, and goes on. In a
+     * C-only process no driver runs: the setter says so (1). */
+    uint64_t later = iio_now_ns() + 60ull * 1000000000u;
+    int r = iio_fd_set_deadline(fd, IIO_FD_READ, later);
+    CHECK(r == 0 || r == 1);
+    sleep_us(30000);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(atomic_load(&c[i].done), 0);
+    CHECK(write(p[1], "abc", 3) == 3);
+    double sent = now_s();
+    CHECK(fd_callers_join(c, 3, sent, 2.0));
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(c[i].result, 1);
+    iio_fd_free(fd);
+    close(p[1]);
+}
+
+/* Close while 3 readers and 1 writer are blocked on one socket. */
+static void test_fd_close_returns_every_caller(void) {
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+    fill_send_buffer(s[0]);
+    iio_fd_t *fd;
+    CHECK_EQ(iio_fd_wrap(s[0], &fd), 0);
+    struct fd_caller c[4];
+    fd_callers_start(c, 3, fd, 3);
+    fd_callers_start(&c[3], 1, fd, 1);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(atomic_load(&c[i].done), 0);
+    double sent = now_s();
+    CHECK_EQ(iio_fd_close(fd), 0);
+    /* close returned: every caller has left the descriptor (each may not
+     * have reached its next line yet) and the number is closed. */
+    errno = 0;
+    CHECK(fcntl(s[0], F_GETFD) == -1 && errno == EBADF);
+    CHECK(fd_callers_join(c, 4, sent, 2.0));
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(c[i].result, -EBADF);
+    /* The writer: closed, or the count it had moved. */
+    CHECK(c[3].result == -EBADF || (c[3].result > 0 && c[3].result < 1024));
+    iio_fd_free(fd);
+    close(s[1]);
+}
+
+/*
+ * Close racing with calls: readers and a writer loop on a wrapped pipe
+ * until they see -EBADF; the main thread closes both ends and at once opens
+ * a file with known contents twice, which takes the freed numbers. No old
+ * caller may ever read from or write to the file: its bytes and offset stay
+ * as they were.
+ */
+struct reuse_loop {
+    iio_fd_t *fd;
+    int write;
+    pthread_t thread;
+    _Atomic int started;
+    long foreign; /* bytes read that were not the pipe's */
+    long last;
+};
+
+static void *reuse_loop_main(void *p) {
+    struct reuse_loop *l = p;
+    char buf[256];
+    memset(buf, 'p', sizeof buf);
+    atomic_store(&l->started, 1);
+    for (;;) {
+        long r = l->write ? iio_fd_write(l->fd, buf, sizeof buf)
+                          : iio_fd_read(l->fd, buf, sizeof buf);
+        if (r == -EBADF || r == 0) {
+            l->last = r;
+            break;
+        }
+        if (!l->write)
+            for (long i = 0; i < r; i++)
+                if (buf[i] != 'p')
+                    l->foreign++;
+        if (r < 0 && r != -EPIPE) {
+            l->last = r;
+            break;
+        }
+        if (l->write && r == -EPIPE)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static void test_fd_close_never_touches_a_reused_number(void) {
+    char path[] = "/tmp/interruptio-reuse-XXXXXX";
+    int keep = mkstemp(path);
+    CHECK(keep >= 0);
+    static const char content[] = "FILE-CONTENTS-THAT-MUST-NOT-CHANGE";
+    CHECK(write(keep, content, sizeof content) == (ssize_t)sizeof content);
+    signal(SIGPIPE, SIG_IGN);
+    unsigned seed = 1;
+    int n = rounds(200);
+    if (n < 20)
+        n = 20;
+    long foreign = 0, reused = 0, bad_end = 0, moved = 0;
+    for (int round = 0; round < n; round++) {
+        int p[2];
+        CHECK(pipe(p) == 0);
+        iio_fd_t *rd, *wr;
+        CHECK_EQ(iio_fd_wrap(p[0], &rd), 0);
+        CHECK_EQ(iio_fd_wrap(p[1], &wr), 0);
+        struct reuse_loop loops[3] = {
+            {.fd = rd}, {.fd = rd}, {.fd = wr, .write = 1}};
+        for (int i = 0; i < 3; i++)
+            pthread_create(&loops[i].thread, NULL, reuse_loop_main, &loops[i]);
+        for (int i = 0; i < 3; i++)
+            while (!atomic_load(&loops[i].started))
+                sched_yield();
+        sleep_us(rand_r(&seed) % 2000);
+        bool reader_first = rand_r(&seed) & 1;
+        CHECK_EQ(iio_fd_close(reader_first ? rd : wr), 0);
+        int f1 = open(path, O_RDWR | O_CLOEXEC);
+        CHECK_EQ(iio_fd_close(reader_first ? wr : rd), 0);
+        int f2 = open(path, O_RDWR | O_CLOEXEC);
+        reused += (f1 == p[0] || f1 == p[1]) + (f2 == p[0] || f2 == p[1]);
+        for (int i = 0; i < 3; i++) {
+            pthread_join(loops[i].thread, NULL);
+            foreign += loops[i].foreign;
+            if (loops[i].last != -EBADF && loops[i].last != 0)
+                bad_end++;
+        }
+        moved += lseek(f1, 0, SEEK_CUR) != 0 || lseek(f2, 0, SEEK_CUR) != 0;
+        close(f1);
+        close(f2);
+        iio_fd_free(rd);
+        iio_fd_free(wr);
+        TICK();
+    }
+    char back[sizeof content + 8];
+    CHECK_EQ(pread(keep, back, sizeof back, 0), (long)sizeof content);
+    CHECK(memcmp(back, content, sizeof content) == 0);
+    CHECK_EQ(foreign, 0);
+    CHECK_EQ(moved, 0);
+    CHECK_EQ(bad_end, 0);
+    CHECK(reused > 0); /* the race was really staged */
+    close(keep);
+    unlink(path);
+    signal(SIGPIPE, SIG_DFL);
+}
+
+/* shutdown passes through; the peer sees end of file. */
+static void test_fd_shutdown(void) {
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+    iio_fd_t *fd;
+    CHECK_EQ(iio_fd_wrap(s[0], &fd), 0);
+    CHECK_EQ(iio_fd_write(fd, "hi", 2), 2);
+    CHECK_EQ(iio_fd_shutdown(fd, SHUT_WR), 0);
+    char b[4];
+    CHECK_EQ(read(s[1], b, sizeof b), 2);
+    CHECK_EQ(read(s[1], b, sizeof b), 0);
+    CHECK_EQ(iio_fd_send(fd, "x", 1, MSG_NOSIGNAL), -EPIPE);
+    CHECK_EQ(iio_fd_shutdown(fd, 99), -EINVAL);
+    iio_fd_free(fd);
+    close(s[1]);
+}
+
+/* A signal handler inside a call on fd that closes fd gets -EDEADLK and
+ * changes nothing; the call goes on. */
+static iio_fd_t *_Atomic handler_fd;
+static _Atomic long handler_close_result = 1;
+static void closing_handler(int sig) {
+    (void)sig;
+    atomic_store(&handler_close_result,
+                 (long)iio_fd_close(atomic_load(&handler_fd)));
+}
+
+static void test_fd_close_from_own_handler_refused(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    iio_fd_t *fd;
+    CHECK_EQ(iio_fd_wrap(p[0], &fd), 0);
+    atomic_store(&handler_fd, fd);
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = closing_handler;
+    sigaction(SIGUSR2, &sa, &old);
+    struct fd_caller c;
+    fd_callers_start(&c, 1, fd, 0);
+    pthread_kill(c.thread, SIGUSR2);
+    sleep_us(30000);
+    CHECK_EQ(atomic_load(&handler_close_result), -EDEADLK);
+    CHECK_EQ(atomic_load(&c.done), 0); /* the foreign EINTR was retried */
+    CHECK_EQ(iio_fd_closed(fd), 0);
+    CHECK(write(p[1], "z", 1) == 1);
+    CHECK(fd_callers_join(&c, 1, now_s(), 2.0));
+    CHECK_EQ(c.result, 1);
+    sigaction(SIGUSR2, &old, NULL);
+    iio_fd_free(fd);
+    close(p[1]);
+}
+
+/* A prefork server's child closes the listener its parent's acceptor is
+ * blocked on: the child's close does not wait for the parent's thread. */
+static void test_fd_close_in_fork_child(void) {
+    struct sockaddr_in addr;
+    iio_fd_t *fd = wrapped_listener(&addr);
+    struct fd_caller c;
+    fd_callers_start(&c, 1, fd, 2);
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(5);
+        double t0 = now_s();
+        int r = iio_fd_close(fd);
+        _exit(r == 0 && now_s() - t0 < 2.0 ? 0 : 1);
+    }
+    int status = -1;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(atomic_load(&c.done), 0); /* the parent's acceptor waits on */
+    double sent = now_s();
+    CHECK_EQ(iio_fd_close(fd), 0);
+    CHECK(fd_callers_join(&c, 1, sent, 2.0));
+    CHECK_EQ(c.result, -EBADF);
+    iio_fd_free(fd);
+}
+
 static int scenario(const char *name) {
     if (strcmp(name, "--chain") == 0)
         return chain_scenario(0);
@@ -1430,6 +1845,15 @@ int main(int argc, char **argv) {
     RUN(test_request_outlasts_long_handler_pc_window);
     RUN(test_cancel_reports_refused_signal);
     RUN(test_cancel_in_child_of_raw_fork);
+    RUN(test_fd_bad_input);
+    RUN(test_fd_past_deadline_returns_every_acceptor);
+    RUN(test_fd_past_deadline_returns_every_reader);
+    RUN(test_fd_later_deadline_lets_every_reader_go_on);
+    RUN(test_fd_close_returns_every_caller);
+    RUN(test_fd_close_never_touches_a_reused_number);
+    RUN(test_fd_shutdown);
+    RUN(test_fd_close_from_own_handler_refused);
+    RUN(test_fd_close_in_fork_child);
     if (skipped)
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else

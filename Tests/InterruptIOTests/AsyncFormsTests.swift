@@ -205,7 +205,7 @@ func asSockaddr(_ p: UnsafeMutablePointer<sockaddr_in>) -> UnsafeMutablePointer<
     @Test func deadlineDescriptorAsyncForms() async throws {
         let (a, b) = socketPair()
         defer { try? a.close(); try? b.close() }
-        let left = DeadlineDescriptor(a), right = DeadlineDescriptor(b)
+        let left = try! DeadlineDescriptor(a.duplicate()), right = try! DeadlineDescriptor(b.duplicate())
         try await withScratch(3) { buf async throws in
             buf.copyBytes(from: [1, 2, 3])
             #expect(try await left.write(UnsafeRawBufferPointer(buf)) == 3)
@@ -231,7 +231,7 @@ func asSockaddr(_ p: UnsafeMutablePointer<sockaddr_in>) -> UnsafeMutablePointer<
         }
         let (listener, address) = tcpListener()
         defer { try? listener.close() }
-        let accepting = Task { try await DeadlineDescriptor(listener).accept() }
+        let accepting = Task { try await try! DeadlineDescriptor(listener.duplicate()).accept() }
         let client = try tcpConnect(address)
         defer { try? client.close() }
         let server = try await accepting.value

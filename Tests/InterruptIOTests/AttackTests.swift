@@ -103,7 +103,7 @@ import Glibc
         for _ in 0..<60 {
             let (r, w) = try pipePair()
             defer { try? r.close(); try? w.close() }
-            let dd = DeadlineDescriptor(r)
+            let dd = try! DeadlineDescriptor(r.duplicate())
             let reader = TestThread<IOResult> {
                 var b = [UInt8](repeating: 0, count: 8)
                 return b.withUnsafeMutableBytes { p in

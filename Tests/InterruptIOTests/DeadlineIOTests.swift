@@ -64,7 +64,7 @@ import Glibc
     func pastDeadlineThenClearedLeavesReadBlocked(kind: Kind) throws {
         let (r, w, done) = try Self.stream(kind)
         defer { done() }
-        let d = DeadlineDescriptor(r)
+        let d = try! DeadlineDescriptor(r.duplicate())
         d.setReadDeadline(.now - .seconds(1))
         var one = [UInt8](repeating: 0, count: 1)
         #expect(throws: Errno.timedOut) { try one.withUnsafeMutableBytes { try d.read(into: $0) } }
@@ -86,7 +86,7 @@ import Glibc
         let (r, w, done) = try Self.stream(kind)
         defer { done() }
         fill(w)
-        let d = DeadlineDescriptor(w)
+        let d = try! DeadlineDescriptor(w.duplicate())
         d.setWriteDeadline(.now - .seconds(1))
         #expect(throws: Errno.timedOut) { try [UInt8](repeating: 1, count: 1).withUnsafeBytes { try d.write($0) } }
         d.setWriteDeadline(.after(.milliseconds(50)))
@@ -120,7 +120,7 @@ import Glibc
     func deadlineSetWhileReadIsBlockedUnblocksIt(kind: Kind) throws {
         let (r, _, done) = try Self.stream(kind)
         defer { done() }
-        let d = DeadlineDescriptor(r)
+        let d = try! DeadlineDescriptor(r.duplicate())
         let reader = TestThread { () -> IOResult in
             var b = [UInt8](repeating: 0, count: 1)
             return b.withUnsafeMutableBytes { p in
@@ -154,7 +154,7 @@ import Glibc
     @Test func extendingTheDeadlineWhileBlockedLetsTheReadGoOn() throws {
         let (r, w) = try pipePair()
         defer { try? r.close(); try? w.close() }
-        let d = DeadlineDescriptor(r)
+        let d = try! DeadlineDescriptor(r.duplicate())
         d.setReadDeadline(.after(.milliseconds(100)))
         let reader = TestThread { () -> IOResult in
             var b = [UInt8](repeating: 0, count: 1)
@@ -222,7 +222,7 @@ import Glibc
     private func streamUnderTinyDeadlineResets() throws -> Int {
         let (a, b) = socketPair()
         defer { try? a.close(); try? b.close() }
-        let reading = DeadlineDescriptor(a), writing = DeadlineDescriptor(b)
+        let reading = try! DeadlineDescriptor(a.duplicate()), writing = try! DeadlineDescriptor(b.duplicate())
         let total = 1_000_000
         let stop = Atomic<Bool>(false)
         let timeouts = Atomic<Int>(0)
@@ -299,7 +299,7 @@ import Glibc
     @Test func manyThreadsSettingEverEarlierDeadlines() throws {
         let (r, w) = try pipePair()
         defer { try? r.close(); try? w.close() }
-        let d = DeadlineDescriptor(r)
+        let d = try! DeadlineDescriptor(r.duplicate())
         d.setReadDeadline(.after(.seconds(30)))
         let reader = TestThread { () -> IOResult in
             var b = [UInt8](repeating: 0, count: 1)

@@ -271,7 +271,7 @@ private func childCode(_ outcome: IOResult, end: Deadline, deadline: Deadline) -
         let forked = TestThread { () -> (pid: pid_t, deadline: Deadline, warmUp: IOResult) in
             // Deadlines in use in the parent: the timer thread runs.
             let warmUp = readResult(r, deadline: .after(.milliseconds(5)))
-            let d = DeadlineDescriptor(r)
+            let d = try! DeadlineDescriptor(r.duplicate())
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 8)
             let deadline = Deadline.after(.milliseconds(100))
             d.setReadDeadline(deadline)
@@ -460,7 +460,7 @@ private func childCode(_ outcome: IOResult, end: Deadline, deadline: Deadline) -
         let t = TestThread { () -> (Timed, Timed, Deadline)? in
             let deadline = Deadline.after(.milliseconds(300))
             guard (try? InterruptibleThread.current().setDeadline(deadline)) != nil else { return nil }
-            let d = DeadlineDescriptor(r2)
+            let d = try! DeadlineDescriptor(r2.duplicate())
             d.setReadDeadline(.after(.seconds(5)))
             let data = timedRead(d)
             let plain = timedRead(r, deadline: .never)
@@ -486,7 +486,7 @@ private func childCode(_ outcome: IOResult, end: Deadline, deadline: Deadline) -
     func threadDeadlineBoundsDescriptorRead(descriptorDeadline: Duration?) throws {
         let (r, w) = try pipePair()
         defer { try? r.close(); try? w.close() }
-        let d = DeadlineDescriptor(r)
+        let d = try! DeadlineDescriptor(r.duplicate())
         d.setReadDeadline(descriptorDeadline.map { .after($0) } ?? .never)
         let t = TestThread { () -> (Timed, Deadline)? in
             let deadline = Deadline.after(.milliseconds(150))
@@ -508,7 +508,7 @@ private func childCode(_ outcome: IOResult, end: Deadline, deadline: Deadline) -
     @Test func descriptorDeadlineTighterThanThreadDeadlineWins() throws {
         let (r, w) = try pipePair()
         defer { try? r.close(); try? w.close() }
-        let d = DeadlineDescriptor(r)
+        let d = try! DeadlineDescriptor(r.duplicate())
         let t = TestThread { () -> (Timed, Deadline)? in
             guard (try? InterruptibleThread.current().setDeadline(.after(.seconds(2)))) != nil else { return nil }
             let deadline = Deadline.after(.milliseconds(150))

@@ -709,7 +709,7 @@ func startHolder<R: Sendable>(_ op: @escaping @Sendable () throws -> R) async ->
             BlockingPool.maximumThreads = 1
             let (r1, w1) = try pipePair()
             let (r2, w2) = try pipePair()
-            let dd = DeadlineDescriptor(r1)
+            let dd = try! DeadlineDescriptor(r1.duplicate())
             dd.setReadDeadline(.after(.seconds(10)))
             rawWrite(w1, [1])
             let b = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)

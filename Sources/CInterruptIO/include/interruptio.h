@@ -264,6 +264,17 @@ uint64_t iio_deadline_word_load(const uint64_t *word);
 /* 1 when a call was in flight and was told, 0 if none, -ESRCH exited. */
 int iio_deadline_changed(iio_thread_t thread);
 
+/*
+ * Tells every thread whose source is *source and that is in a call: each
+ * re-reads its deadlines (any number of threads may share one source).
+ * The thread's source is published for this when it is set. Costs a pass
+ * over the library's thread records: call it when a call may be in flight
+ * and the deadline moved earlier (a later one needs no word: each call is
+ * reviewed at the deadline it started under, and goes on). Returns how
+ * many threads were asked, -EINVAL for NULL.
+ */
+int iio_deadline_source_changed(const uint64_t *source);
+
 /* A handle as one word (0 for none), for lock-free publication. */
 uint64_t iio_thread_pack(iio_thread_t thread);
 iio_thread_t iio_thread_unpack(uint64_t packed);
@@ -297,6 +308,103 @@ int64_t iio_timer_take_notified(void);
 uint64_t iio_timer_review(uint32_t index, uint64_t now_ns);
 void iio_timer_sleep(uint64_t until_ns);
 void iio_timer_wake(void);
+
+/* ---- Descriptors with Go's net.Conn contract --------------------------- */
+
+/*
+ * An iio_fd_t owns a descriptor number and gives it Go's contract:
+ *
+ * - Per-direction deadlines (SetReadDeadline, SetWriteDeadline,
+ *   SetDeadline): absolute CLOCK_MONOTONIC instants that apply to every
+ *   call in flight in that direction, from any number of threads, and to
+ *   every later call, until changed. Moving a deadline earlier (or into the
+ *   past) makes every call in flight re-check: each goes on or fails with
+ *   -ETIMEDOUT; moving it later lets them go on. The thread's own deadline
+ *   and iio_cancel still apply: the tightest wins.
+ * - Close that unblocks (Go's Close): iio_fd_close marks the descriptor
+ *   closed, interrupts every call in flight on it in both directions and
+ *   WAITS until the last of them has left, then closes the number once.
+ *   Every call in flight, and every call made later, fails with -EBADF
+ *   (Go's "use of closed network connection") without entering the kernel
+ *   on the number, so a number reused by a later open() is never touched.
+ *   A call that had already moved data returns its count.
+ *
+ * Read side: read, readv, recv, recvmsg, accept4. Write side: write,
+ * writev, send, sendmsg, shutdown. Each returns like the plain wrapper
+ * (a count or a negative errno), plus -EBADF once closed.
+ */
+typedef struct iio_fd iio_fd_t;
+
+#define IIO_FD_READ 1
+#define IIO_FD_WRITE 2
+#define IIO_FD_BOTH 3
+
+/* Wraps an open descriptor; the iio_fd_t owns it from now on. 0, -EBADF
+ * for a number that is not open, -ENOMEM, -EINVAL for a NULL out. */
+int iio_fd_wrap(int number, iio_fd_t **out);
+/* The number, or -EBADF once close has begun. Calls made on the number
+ * directly are outside the contract (close does not wait for them). */
+int iio_fd_number(const iio_fd_t *fd);
+/* 1 once close has begun, else 0. */
+int iio_fd_closed(const iio_fd_t *fd);
+
+/*
+ * Sets the deadline of the read side, the write side or both
+ * (IIO_FD_READ, IIO_FD_WRITE, IIO_FD_BOTH); IIO_NEVER removes it. Returns
+ * 0; 1 when it was set but no deadline driver runs in this process to fire
+ * a deadline still in the future (see the timer driver below: only the
+ * check at each call's start applies); -EBADF once closed; -EINVAL for a
+ * bad `which`. Cheap when no call is in flight on that side (two atomic
+ * operations); when one is and the deadline moves earlier, the setter
+ * looks for the threads in those calls (a pass over the thread records).
+ */
+int iio_fd_set_deadline(iio_fd_t *fd, int which, uint64_t deadline_ns);
+/* The deadline of IIO_FD_READ or IIO_FD_WRITE (0 once closed). */
+uint64_t iio_fd_deadline(const iio_fd_t *fd, int which);
+
+/*
+ * Closes: see above. Returns 0 (or close(2)'s error other than EINTR;
+ * the number is closed either way), -EBADF if close had already begun,
+ * -EDEADLK (and does nothing) when called on a thread that is itself
+ * inside a call on this descriptor (from a signal handler): it would wait
+ * for itself. Calls blocked where no signal reaches (a regular file on a
+ * disk) keep close waiting until they return.
+ */
+int iio_fd_close(iio_fd_t *fd);
+/* shutdown(2) on the socket (e.g. SHUT_WR after the last write); -EBADF
+ * once closed. It does not end calls in flight; the kernel may. */
+int iio_fd_shutdown(iio_fd_t *fd, int how);
+/* Closes it if still open and frees it. No thread may use fd afterwards;
+ * call it after every thread that used it has stopped. */
+void iio_fd_free(iio_fd_t *fd);
+
+ssize_t iio_fd_read(iio_fd_t *fd, void *buf, size_t count);
+ssize_t iio_fd_write(iio_fd_t *fd, const void *buf, size_t count);
+ssize_t iio_fd_readv(iio_fd_t *fd, const struct iovec *iov, int iovcnt);
+ssize_t iio_fd_writev(iio_fd_t *fd, const struct iovec *iov, int iovcnt);
+ssize_t iio_fd_recv(iio_fd_t *fd, void *buf, size_t len, int flags);
+ssize_t iio_fd_send(iio_fd_t *fd, const void *buf, size_t len, int flags);
+ssize_t iio_fd_recvmsg(iio_fd_t *fd, struct msghdr *msg, int flags);
+ssize_t iio_fd_sendmsg(iio_fd_t *fd, const struct msghdr *msg, int flags);
+int iio_fd_accept4(iio_fd_t *fd, struct sockaddr *addr, socklen_t *addrlen,
+                   int flags);
+
+/*
+ * Any other iio_* call under the descriptor's rules:
+ *     iio_fd_call_t c;
+ *     int n = iio_fd_begin(fd, IIO_FD_READ, &c);
+ *     if (n < 0) return n;
+ *     return iio_fd_end(fd, &c, iio_poll(&(struct pollfd){n, POLLIN}, 1, -1));
+ * begin returns the number (valid until end) or a negative errno (-EBADF
+ * once closed); end must follow on the same thread, and maps the call's
+ * result as the wrappers above do. The call must be one of the library's.
+ */
+typedef struct {
+    const void *previous_source;
+    int direction;
+} iio_fd_call_t;
+int iio_fd_begin(iio_fd_t *fd, int direction, iio_fd_call_t *call);
+long iio_fd_end(iio_fd_t *fd, const iio_fd_call_t *call, long result);
 
 /* ---- Wrappers ---------------------------------------------------------- */
 /* Each mirrors the C function it names; see the return convention above. */
