@@ -1671,7 +1671,7 @@ static void test_fd_close_never_touches_a_reused_number(void) {
     int n = rounds(200);
     if (n < 20)
         n = 20;
-    long foreign = 0, reused = 0, bad_end = 0, moved = 0;
+    long foreign = 0, reused = 0, bad_end = 0, moved = 0, closed_twice = 0;
     for (int round = 0; round < n; round++) {
         int p[2];
         CHECK(pipe(p) == 0);
@@ -1698,11 +1698,12 @@ static void test_fd_close_never_touches_a_reused_number(void) {
             if (loops[i].last != -EBADF && loops[i].last != 0)
                 bad_end++;
         }
+        iio_fd_free(rd); /* already closed: must not close again */
+        iio_fd_free(wr);
         moved += lseek(f1, 0, SEEK_CUR) != 0 || lseek(f2, 0, SEEK_CUR) != 0;
+        closed_twice += fcntl(f1, F_GETFD) < 0 || fcntl(f2, F_GETFD) < 0;
         close(f1);
         close(f2);
-        iio_fd_free(rd);
-        iio_fd_free(wr);
         TICK();
     }
     char back[sizeof content + 8];
@@ -1710,6 +1711,7 @@ static void test_fd_close_never_touches_a_reused_number(void) {
     CHECK(memcmp(back, content, sizeof content) == 0);
     CHECK_EQ(foreign, 0);
     CHECK_EQ(moved, 0);
+    CHECK_EQ(closed_twice, 0);
     CHECK_EQ(bad_end, 0);
     CHECK(reused > 0); /* the race was really staged */
     close(keep);
