@@ -176,17 +176,6 @@ uint64_t iio_deadline_word_load(const uint64_t *word) {
     return atomic_load((const _Atomic uint64_t *)word);
 }
 
-const _Atomic uint64_t *iio_source_swap(struct iio_record *rec,
-                                       const _Atomic uint64_t *source) {
-    const _Atomic uint64_t *previous = iio_tls_deadline_source;
-    iio_tls_deadline_source = source;
-    /* seq_cst: a scan that misses this store is ordered before it, and so
-     * before the call's start re-reads the word the scanner stored first
-     * (the Dekker pair of iio_source_recheck). */
-    atomic_store(&rec->deadline_source, source);
-    return previous;
-}
-
 int iio_deadline_source(const uint64_t *source) {
     int err;
     struct iio_record *rec = iio_current_record(&err);

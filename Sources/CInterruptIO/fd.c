@@ -59,7 +59,7 @@ struct iio_fd {
     _Atomic uint64_t deadline[2];
 };
 
-static inline uint32_t epoch_now(void) {
+static inline __attribute__((always_inline)) uint32_t epoch_now(void) {
     return (atomic_load_explicit(&iio_fork_epoch, memory_order_relaxed) &
             0xff)
            << CALL_EPOCH_SHIFT;
@@ -78,7 +78,8 @@ static int side_of(int direction) {
 }
 
 /* Counts a call in; -EBADF once close has begun. */
-static int enter(struct iio_fd *f, int side) {
+static inline __attribute__((always_inline)) int enter(struct iio_fd *f,
+                                                       int side) {
     uint32_t epoch = epoch_now();
     uint32_t w = atomic_load_explicit(&f->calls[side], memory_order_relaxed);
     for (;;) {
@@ -95,7 +96,8 @@ static int enter(struct iio_fd *f, int side) {
     }
 }
 
-static void leave(struct iio_fd *f, int side) {
+static inline __attribute__((always_inline)) void leave(struct iio_fd *f,
+                                                        int side) {
     uint32_t epoch = epoch_now();
     uint32_t w = atomic_load_explicit(&f->calls[side], memory_order_relaxed);
     for (;;) {
@@ -141,40 +143,60 @@ int iio_fd_closed(const iio_fd_t *f) {
             CALL_CLOSED) != 0;
 }
 
+/*
+ * A call's start and end, inlined into each wrapper (the public
+ * iio_fd_begin / iio_fd_end are the same code for other calls). Begin
+ * returns the number or a negative errno.
+ */
+static inline __attribute__((always_inline)) int
+call_begin(struct iio_fd *f, int side, const _Atomic uint64_t **previous) {
+    int err;
+    struct iio_record *rec = iio_current_record(&err);
+    if (__builtin_expect(rec == NULL, 0))
+        return err;
+    /* Published before the count (if not already, from this thread's last
+     * call on fd): a setter that sees the count finds the source; one that
+     * does not stored the word before the call reads it. */
+    *previous = iio_source_swap(rec, &f->deadline[side]);
+    err = enter(f, side);
+    if (__builtin_expect(err < 0, 0)) {
+        iio_source_swap(rec, *previous);
+        return err;
+    }
+    return atomic_load_explicit(&f->number, memory_order_relaxed);
+}
+
+static inline __attribute__((always_inline)) long
+call_end(struct iio_fd *f, int side, const _Atomic uint64_t *previous,
+         long result) {
+    leave(f, side);
+    /* The thread's source goes back to what it was (NULL, or an outer
+     * call's in a signal handler: published again so that call is found). */
+    iio_source_swap(iio_tls_record, previous);
+    /* Close interrupts a call by passing its deadline; report it as what
+     * it is. A result (a count, data) stays a result. */
+    if (__builtin_expect(result == -ETIMEDOUT, 0) &&
+        (atomic_load(&f->calls[side]) & CALL_CLOSED))
+        return -EBADF;
+    return result;
+}
+
 int iio_fd_begin(iio_fd_t *f, int direction, iio_fd_call_t *call) {
     int side = side_of(direction);
     if (f == NULL || call == NULL || side < 0)
         return -EINVAL;
-    int err;
-    struct iio_record *rec = iio_current_record(&err);
-    if (rec == NULL)
-        return err;
-    /* Published before the count: a setter that sees the count finds the
-     * source; one that does not stored the word before the call reads it. */
-    const _Atomic uint64_t *previous = iio_source_swap(rec, &f->deadline[side]);
-    err = enter(f, side);
-    if (err < 0) {
-        iio_source_swap(rec, previous);
-        return err;
+    const _Atomic uint64_t *previous = NULL;
+    int number = call_begin(f, side, &previous);
+    if (number >= 0) {
+        call->previous_source = (const void *)previous;
+        call->direction = direction;
     }
-    call->previous_source = (const void *)previous;
-    call->direction = direction;
-    return atomic_load_explicit(&f->number, memory_order_relaxed);
+    return number;
 }
 
 long iio_fd_end(iio_fd_t *f, const iio_fd_call_t *call, long result) {
-    int side = side_of(call->direction);
-    leave(f, side);
-    /* After the count: a closer that saw this call counted still finds the
-     * source when it asks again. */
-    iio_source_swap(iio_tls_record,
-                    (const _Atomic uint64_t *)call->previous_source);
-    /* Close interrupts a call by passing its deadline; report it as what
-     * it is. A result (a count, data) stays a result. */
-    if (result == -ETIMEDOUT &&
-        (atomic_load(&f->calls[side]) & CALL_CLOSED))
-        return -EBADF;
-    return result;
+    return call_end(f, side_of(call->direction),
+                    (const _Atomic uint64_t *)call->previous_source, result);
 }
 
 int iio_fd_set_deadline(iio_fd_t *f, int which, uint64_t deadline_ns) {
@@ -213,13 +235,12 @@ uint64_t iio_fd_deadline(const iio_fd_t *f, int which) {
 int iio_fd_close(iio_fd_t *f) {
     if (f == NULL)
         return -EINVAL;
-    struct iio_record *self = iio_tls_record;
-    if (self != NULL) {
-        const _Atomic uint64_t *source = atomic_load(&self->deadline_source);
-        if (source == &f->deadline[READ_SIDE] ||
-            source == &f->deadline[WRITE_SIDE])
-            return -EDEADLK; /* a handler inside this thread's own call */
-    }
+    /* The caller's own source (thread-local, exact; the published one may
+     * be stale): set only while this thread is inside a call on fd, that
+     * is, in a signal handler that interrupted it. */
+    const _Atomic uint64_t *own = iio_tls_deadline_source;
+    if (own == &f->deadline[READ_SIDE] || own == &f->deadline[WRITE_SIDE])
+        return -EDEADLK;
     if (atomic_fetch_or(&f->calls[READ_SIDE], CALL_CLOSED) & CALL_CLOSED)
         return -EBADF;
     atomic_fetch_or(&f->calls[WRITE_SIDE], CALL_CLOSED);
@@ -267,40 +288,40 @@ void iio_fd_free(iio_fd_t *f) {
 
 /* ---- The calls ---------------------------------------------------------- */
 
-#define FD_CALL(f, direction, call)                                          \
+#define FD_CALL(f, side, call)                                               \
     do {                                                                     \
-        iio_fd_call_t fd_call;                                               \
-        int fd = iio_fd_begin((f), (direction), &fd_call);                   \
+        const _Atomic uint64_t *previous;                                    \
+        int fd = call_begin((f), (side), &previous);                         \
         if (fd < 0)                                                          \
             return fd;                                                       \
-        return iio_fd_end((f), &fd_call, (long)(call));                      \
+        return call_end((f), (side), previous, (long)(call));                \
     } while (0)
 
 ssize_t iio_fd_read(iio_fd_t *f, void *buf, size_t count) {
-    FD_CALL(f, IIO_FD_READ, iio_read(fd, buf, count));
+    FD_CALL(f, READ_SIDE, iio_read(fd, buf, count));
 }
 ssize_t iio_fd_write(iio_fd_t *f, const void *buf, size_t count) {
-    FD_CALL(f, IIO_FD_WRITE, iio_write(fd, buf, count));
+    FD_CALL(f, WRITE_SIDE, iio_write(fd, buf, count));
 }
 ssize_t iio_fd_readv(iio_fd_t *f, const struct iovec *iov, int iovcnt) {
-    FD_CALL(f, IIO_FD_READ, iio_readv(fd, iov, iovcnt));
+    FD_CALL(f, READ_SIDE, iio_readv(fd, iov, iovcnt));
 }
 ssize_t iio_fd_writev(iio_fd_t *f, const struct iovec *iov, int iovcnt) {
-    FD_CALL(f, IIO_FD_WRITE, iio_writev(fd, iov, iovcnt));
+    FD_CALL(f, WRITE_SIDE, iio_writev(fd, iov, iovcnt));
 }
 ssize_t iio_fd_recv(iio_fd_t *f, void *buf, size_t len, int flags) {
-    FD_CALL(f, IIO_FD_READ, iio_recv(fd, buf, len, flags));
+    FD_CALL(f, READ_SIDE, iio_recv(fd, buf, len, flags));
 }
 ssize_t iio_fd_send(iio_fd_t *f, const void *buf, size_t len, int flags) {
-    FD_CALL(f, IIO_FD_WRITE, iio_send(fd, buf, len, flags));
+    FD_CALL(f, WRITE_SIDE, iio_send(fd, buf, len, flags));
 }
 ssize_t iio_fd_recvmsg(iio_fd_t *f, struct msghdr *msg, int flags) {
-    FD_CALL(f, IIO_FD_READ, iio_recvmsg(fd, msg, flags));
+    FD_CALL(f, READ_SIDE, iio_recvmsg(fd, msg, flags));
 }
 ssize_t iio_fd_sendmsg(iio_fd_t *f, const struct msghdr *msg, int flags) {
-    FD_CALL(f, IIO_FD_WRITE, iio_sendmsg(fd, msg, flags));
+    FD_CALL(f, WRITE_SIDE, iio_sendmsg(fd, msg, flags));
 }
 int iio_fd_accept4(iio_fd_t *f, struct sockaddr *addr, socklen_t *addrlen,
                    int flags) {
-    FD_CALL(f, IIO_FD_READ, iio_accept4(fd, addr, addrlen, flags));
+    FD_CALL(f, READ_SIDE, iio_accept4(fd, addr, addrlen, flags));
 }

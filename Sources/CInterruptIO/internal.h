@@ -154,8 +154,9 @@ struct iio_record {
     /* ---- second cache line: read by deadline-source scans only ---- */
     /* The deadline source the thread's calls read (iio_deadline_source),
      * published so a setter can find every thread using a word
-     * (iio_deadline_source_changed). The owner reads its thread-local copy
-     * on the fast path; it writes both. */
+     * (iio_deadline_source_changed): the last non-NULL source set, which
+     * may outlive its use (a spurious re-check at most). The owner reads
+     * its thread-local copy on the fast path. */
     const _Atomic uint64_t *_Atomic deadline_source
         __attribute__((aligned(64)));
 };
@@ -290,15 +291,30 @@ static inline uint64_t iio_effective_deadline(struct iio_record *rec) {
     }
     return d;
 }
+/* Sets the calling thread's source; returns the previous one. */
+static inline const _Atomic uint64_t *
+iio_source_swap(struct iio_record *rec, const _Atomic uint64_t *source) {
+    const _Atomic uint64_t *previous = iio_tls_deadline_source;
+    iio_tls_deadline_source = source;
+    /* The published source stays when the thread drops it: a thread that
+     * calls on one descriptor again and again (the common case) then pays
+     * one relaxed load here, not a store. A stale publication costs a scan
+     * of that word a spurious re-check of this thread at most. A new one is
+     * stored seq_cst: a scan that misses it is ordered before it, and so
+     * before the call's start re-reads the word the scanner stored first
+     * (the Dekker pair of iio_source_recheck). */
+    if (source != NULL &&
+        atomic_load_explicit(&rec->deadline_source, memory_order_relaxed) !=
+            source)
+        atomic_store(&rec->deadline_source, source);
+    return previous;
+}
+
 /* Tells the timer thread about a deadline earlier than it has scheduled. */
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns);
 void iio_timer_fork_child(void);
 /* Whether a deadline driver is running (a deadline in the future fires). */
 bool iio_timer_driver_running(void);
-/* Sets the calling thread's source (thread-local and published); returns
- * the previous one. */
-const _Atomic uint64_t *iio_source_swap(struct iio_record *rec,
-                                       const _Atomic uint64_t *source);
 /* Asks every thread whose source is `a` or `b` (b may be NULL) and that is
  * in a call to re-check its deadline; returns how many were asked. */
 int iio_source_recheck(const _Atomic uint64_t *a, const _Atomic uint64_t *b);

@@ -113,9 +113,10 @@ _Static_assert(IIO_ENTRY_PORTABLE == 1 && IIO_ENTRY_PC_WINDOW == 0 &&
  * whose call runs uninterruptibly rather than corrupting the outer one's
  * state.
  *
- * The deadline: the candidate (the call's and the thread's, as read before
- * the CAS) is stored before the CAS, and only when it changed: the CAS
- * orders it. The thread's and the source's are read again after it, since
+ * The deadline: the candidate (the call's, the thread's and the source's,
+ * as read before the CAS) is stored before the CAS, and only when it
+ * changed: the CAS orders it. The thread's and the source's are read again
+ * after it, since
  * their setters store first and then look for an operation in flight; a
  * different value found there is stored seq_cst. Either store precedes the
  * load of scheduled_ns: the handshake in deadline.c. On x86-64 the locked
@@ -142,6 +143,13 @@ op_begin(long *error, bool *portable) {
         atomic_load_explicit(&rec->thread_deadline_ns, memory_order_relaxed);
     if (thread_deadline < candidate)
         candidate = thread_deadline;
+    const _Atomic uint64_t *source = iio_tls_deadline_source;
+    uint64_t source_deadline = IIO_NEVER;
+    if (source != NULL) {
+        source_deadline = atomic_load_explicit(source, memory_order_relaxed);
+        if (source_deadline < candidate)
+            candidate = source_deadline;
+    }
     if (__builtin_expect(atomic_load_explicit(&rec->op_deadline_ns,
                                               memory_order_relaxed) !=
                              candidate,
@@ -159,7 +167,7 @@ op_begin(long *error, bool *portable) {
         &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP | entry,
         memory_order_seq_cst, memory_order_relaxed));
     bool changed = atomic_load(&rec->thread_deadline_ns) != thread_deadline ||
-                   iio_tls_deadline_source != NULL;
+                   (source != NULL && atomic_load(source) != source_deadline);
     if (__builtin_expect(candidate != IIO_NEVER || changed, 0))
         return op_begin_deadline(rec, candidate, changed, error);
     return rec;

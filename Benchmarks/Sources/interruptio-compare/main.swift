@@ -39,7 +39,7 @@ var rng = SplitMix(state: 7)
 // MARK: 1-byte reads that complete at once
 
 enum Row: CaseIterable {
-    case bare, iio, iioDeadline, iioFreshDeadline, swiftNever, swiftDeadline, poll, rcvtimeo, timer, uring
+    case bare, iio, iioDeadline, iioFreshDeadline, swiftNever, swiftDeadline, descriptor, descriptorPerCall, poll, rcvtimeo, timer, uring
     var title: String {
         switch self {
         case .bare: "read(2)"
@@ -48,6 +48,8 @@ enum Row: CaseIterable {
         case .iioFreshDeadline: "iio_read + deadline now+1s per call (C)"
         case .swiftNever: "FileDescriptor.read(deadline: .never)"
         case .swiftDeadline: "FileDescriptor.read(deadline:) (Swift)"
+        case .descriptor: "DeadlineDescriptor.read, read deadline set"
+        case .descriptorPerCall: "setReadDeadline(now+10s) + read, per call"
         case .poll: "ppoll + read"
         case .rcvtimeo: "setsockopt(SO_RCVTIMEO) + read"
         case .timer: "timer_settime arm/disarm + read"
@@ -64,7 +66,7 @@ enum Row: CaseIterable {
         case .rcvtimeo: Int32(CMP_RCVTIMEO_READ.rawValue)
         case .timer: Int32(CMP_TIMER_READ.rawValue)
         case .uring: Int32(CMP_URING_READ.rawValue)
-        case .swiftNever, .swiftDeadline: nil
+        case .swiftNever, .swiftDeadline, .descriptor, .descriptorPerCall: nil
         }
     }
 }
@@ -76,7 +78,26 @@ var perRound: [Row: [Double]] = [:]
 var ratios: [Row: [Double]] = [:]
 var rows = Row.allCases
 if cmp_uring_available() == 0 { rows.removeAll { $0 == .uring } }
+// Go's net.Conn shape over the same socket (a duplicate of the number).
+let descriptor = try! DeadlineDescriptor(readFD.duplicate())
+descriptor.setReadDeadline(.after(.seconds(3600)))
+func runDescriptor(_ row: Row, _ count: Int) -> UInt64 {
+    var byte = [UInt8](repeating: 0, count: 1)
+    return byte.withUnsafeMutableBytes { buffer in
+        let start = iio_now_ns()
+        if row == .descriptor {
+            for _ in 0..<count { _ = try? descriptor.read(into: buffer) }
+        } else {
+            for _ in 0..<count {
+                descriptor.setReadDeadline(.after(.seconds(10)))
+                _ = try? descriptor.read(into: buffer)
+            }
+        }
+        return iio_now_ns() - start
+    }
+}
 func runSwift(_ row: Row, _ count: Int) -> UInt64 {
+    if row == .descriptor || row == .descriptorPerCall { return runDescriptor(row, count) }
     let deadline = row == .swiftNever ? Deadline.never : Deadline.after(.seconds(10))
     var byte = [UInt8](repeating: 0, count: 1)
     return byte.withUnsafeMutableBytes { buffer in
@@ -174,7 +195,7 @@ print(String(format: "deadlines spread over 1 s: lateness p50 %.1f us, p99 %.1f 
 if !overTarget.isEmpty { print("  over target: \(overTarget.joined(separator: ", "))") }
 print(String(format: "cancel all at once: last returned %.2f ms after the first cancel (target: 20 ms)", cancelAll))
 print("resident memory per blocked thread: \(rssPerThread) bytes (64 KiB stacks; includes the kernel-visible stack pages)")
-print(String(format: "memory per pending timer: %.1f bytes in the wheel (with %d pending), plus the thread's 64-byte record", bytesPerTimer, pending))
+print(String(format: "memory per pending timer: %.1f bytes in the wheel (with %d pending), plus the thread's 128-byte record", bytesPerTimer, pending))
 _ = wheel.count
 
 if let jsonPath {
