@@ -166,6 +166,13 @@ public final class DeadlineDescriptor: Sendable {
         FileDescriptor(rawValue: CInt(try check(Int(iio_fd_accept4(handle, nil, nil, flags)))))
     }
 
+    /// Reads up to `count` bytes under the read deadline into a new array
+    /// (empty at end of file).
+    @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
+    public func read(upToCount count: Int) throws(Errno) -> [UInt8] {
+        try newArray(count: count) { (buffer) throws(Errno) in try read(into: buffer) }
+    }
+
     /// Writes all of `buffer` under the write deadline, across partial writes.
     @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     @discardableResult
@@ -195,6 +202,11 @@ extension DeadlineDescriptor {
     /// Reads under the read deadline.
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         try await onPool(.never) { () throws(Errno) in try self.read(into: buffer) }
+    }
+
+    /// Reads up to `count` bytes under the read deadline into a new array.
+    public func read(upToCount count: Int) async throws -> [UInt8] {
+        try await onPool(.never) { () throws(Errno) in try self.read(upToCount: count) }
     }
 
     /// Writes under the write deadline.

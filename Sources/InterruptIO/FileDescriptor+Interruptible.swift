@@ -322,7 +322,7 @@ extension FileDescriptor {
 
 /// An array of `count` bytes filled in place by `fill`, which returns how
 /// many it initialised (no second copy).
-private func newArray<Failure: Error>(
+func newArray<Failure: Error>(
     count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(Failure) -> Int
 ) throws(Failure) -> [UInt8] {
     var failure: Failure?

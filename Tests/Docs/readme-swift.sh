@@ -32,4 +32,5 @@ echo "$out"
 for line in "no data in time" "async read 5 bytes" "the scope's deadline ended the read"; do
   grep -qx "$line" <<<"$out" || { echo "FAIL: the README example did not print: $line"; exit 1; }
 done
+[ "$(grep -cx closed <<<"$out")" = 3 ] || { echo "FAIL: close did not end all three blocked reads"; exit 1; }
 echo "ok   the README's Swift example builds and runs to completion"
