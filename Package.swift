@@ -11,6 +11,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // The executables' command lines only; the libraries do not use it.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Documentation only: swift package generate-documentation --target InterruptIO
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -29,7 +31,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "interruptio-demo",
-            dependencies: ["InterruptIO", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: [
+                "InterruptIO",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // The example server's logic, a library so the tests can drive it.
@@ -40,7 +46,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "interruptio-echo-server",
-            dependencies: ["EchoServer"],
+            dependencies: [
+                "EchoServer", "InterruptIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(

@@ -1,49 +1,107 @@
 // A line echo server, one thread per connection, with idle read deadlines,
 // write deadlines and a graceful shutdown on SIGINT or SIGTERM.
-//   swift run interruptio-echo-server [port] [idle-seconds]
+//   swift run interruptio-echo-server [--port 7007] [--idle 30] [--write-timeout 5]
+import ArgumentParser
 import EchoServer
+import InterruptIO
+
+#if canImport(Glibc)
 import Glibc
+#endif
 
-let arguments = CommandLine.arguments
-let port = arguments.count > 1 ? UInt16(arguments[1]) ?? 7007 : 7007
-let idle = arguments.count > 2 ? Int64(arguments[2]) ?? 30 : 30
+@main
+struct EchoServerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "interruptio-echo-server",
+        abstract: "Echoes lines on 127.0.0.1, one thread per connection, with deadlines.",
+        discussion: """
+            Each connection gets its own thread making plain blocking calls: a read \
+            waits at most --idle seconds for data (an idle client is closed), a write \
+            at most --write-timeout seconds. SIGINT or SIGTERM shuts down gracefully: \
+            the listener is closed, every connection thread is interrupted and joined, \
+            and the server prints a summary and exits with status 0.
 
-// SIGINT and SIGTERM are taken by a thread that waits for them, so they are
-// blocked everywhere else (threads inherit the mask).
-var stopSignals = sigset_t()
-sigemptyset(&stopSignals)
-sigaddset(&stopSignals, SIGINT)
-sigaddset(&stopSignals, SIGTERM)
-pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+            Exit status: 0 after a graceful shutdown, 1 when it cannot listen, 64 for \
+            bad options.
+            """
+    )
 
-let server: EchoServer
-do {
-    server = try EchoServer(port: port, idleTimeout: .seconds(idle))
-} catch {
-    print("cannot listen on 127.0.0.1:\(port): \(error)")
-    exit(1)
+    @Option(help: "The TCP port on 127.0.0.1 (0 picks a free one and prints it).")
+    var port: Int = 7007
+
+    @Option(help: "Seconds a connection may stay silent before it is closed.")
+    var idle: Double = 30
+
+    @Option(help: "Seconds one reply may take to write before the connection is closed.")
+    var writeTimeout: Double = 5
+
+    func validate() throws {
+        guard (0...65_535).contains(port) else {
+            throw ValidationError("--port must be between 0 and 65535, not \(port).")
+        }
+        for (name, value) in [("--idle", idle), ("--write-timeout", writeTimeout)] {
+            guard value.isFinite, value > 0, value <= 86_400 * 365 else {
+                throw ValidationError("\(name) must be a positive number of seconds, not \(value).")
+            }
+        }
+    }
+
+    func run() throws {
+        // SIGINT and SIGTERM go to one thread that waits for them: blocked
+        // here, before any thread starts, so every thread inherits the mask.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+        let server: EchoServer
+        do {
+            server = try EchoServer(
+                port: UInt16(port), idleTimeout: .seconds(idle), writeTimeout: .seconds(writeTimeout))
+        } catch {
+            printError("cannot listen on 127.0.0.1:\(port): \(error)")
+            throw ExitCode.failure
+        }
+        say("echoing lines on 127.0.0.1:\(server.port); idle connections close after \(idle) s; Ctrl-C stops")
+        let waiter = try startSignalWaiter(for: server)
+        server.run()
+        pthread_join(waiter, nil)
+    }
 }
-print("echoing lines on 127.0.0.1:\(server.port); idle connections close after \(idle) s; Ctrl-C stops")
 
-final class Waiter { let server: EchoServer; init(_ s: EchoServer) { server = s } }
-var waiter = pthread_t()
-pthread_create(&waiter, nil, { raw in
-    let server = Unmanaged<Waiter>.fromOpaque(raw!).takeRetainedValue().server
-    var set = sigset_t()
-    sigemptyset(&set)
-    sigaddset(&set, SIGINT)
-    sigaddset(&set, SIGTERM)
-    var received: CInt = 0
-    sigwait(&set, &received)
-    var start = timespec(), end = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &start)
-    server.shutdown()
-    clock_gettime(CLOCK_MONOTONIC, &end)
-    let ms = Double(end.tv_sec - start.tv_sec) * 1e3 + Double(end.tv_nsec - start.tv_nsec) / 1e6
-    let (served, idle) = server.counts
-    print("\nshut down in \((ms * 100).rounded() / 100) ms: \(served) connections served, \(idle) closed for idleness")
-    return nil
-}, Unmanaged.passRetained(Waiter(server)).toOpaque())
+/// The thread that waits for SIGINT or SIGTERM and shuts the server down.
+func startSignalWaiter(for server: EchoServer) throws -> pthread_t {
+    let started = tryStartThread(named: "iio-signals", detached: false) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        var received: CInt = 0
+        sigwait(&set, &received)
+        let start = ContinuousClock.now
+        server.shutdown()
+        let took = ContinuousClock.now - start
+        let ms = Double(took.components.seconds) * 1e3 + Double(took.components.attoseconds) / 1e15
+        let (served, idle) = server.counts
+        say("shut down in \((ms * 100).rounded() / 100) ms: \(served) connections served, \(idle) closed for idleness")
+    }
+    switch started {
+    case .success(let thread): return thread
+    case .failure(let error):
+        printError("cannot start a thread: \(error)")
+        throw ExitCode.failure
+    }
+}
 
-server.run()
-pthread_join(waiter, nil)
+/// A line on standard output, flushed at once (also when it is a pipe).
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+/// A line on standard error, prefixed with the command's name.
+func printError(_ message: String) {
+    let line = Array("interruptio-echo-server: \(message)\n".utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
