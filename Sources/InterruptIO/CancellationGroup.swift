@@ -17,6 +17,7 @@ public final class CancellationGroup: @unchecked Sendable {
     // The C group serialises all access under its own mutex.
     private let group: OpaquePointer
 
+    /// A group with no members, not cancelled (`iio_group_create`).
     public init() {
         guard let group = iio_group_create() else { fatalError("InterruptIO: out of memory") }
         self.group = group

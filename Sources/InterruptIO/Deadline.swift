@@ -17,6 +17,8 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
     /// Nanoseconds on `CLOCK_MONOTONIC`; `UInt64.max` is ``never``.
     public var uptimeNanoseconds: UInt64
 
+    /// The instant `uptimeNanoseconds` on `CLOCK_MONOTONIC` (`UInt64.max` is
+    /// ``never``).
     @inlinable
     public init(uptimeNanoseconds: UInt64) {
         self.uptimeNanoseconds = uptimeNanoseconds
@@ -132,6 +134,7 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
         return a >= b ? .nanoseconds(Int64(clamping: a - b)) : .nanoseconds(-Int64(clamping: b - a))
     }
 
+    /// `Deadline.never`, or the instant in nanoseconds.
     public var description: String {
         self == .never ? "Deadline.never" : "Deadline(\(uptimeNanoseconds) ns)"
     }

@@ -115,7 +115,12 @@ public final class DeadlineDescriptor: Sendable {
 
     /// What ``shutdown(_:)`` stops.
     public enum ShutdownKind: Sendable {
-        case read, write, readWrite
+        /// No more receptions (`SHUT_RD`).
+        case read
+        /// No more transmissions: the peer reads end of file (`SHUT_WR`).
+        case write
+        /// Both (`SHUT_RDWR`).
+        case readWrite
         var rawValue: CInt {
             switch self {
             case .read: CInt(SHUT_RD)

@@ -185,7 +185,7 @@ extension FileDescriptor {
     /// Connects a socket.
     ///
     /// When the call is cancelled or times out, the kernel goes on with the
-    /// attempt: collect its outcome with ``finishConnect(deadline:)``
+    /// attempt: collect its outcome with ``finishConnect(deadline:)-3ihwo``
     /// (calling this again on a blocking socket waits for the same attempt).
     ///
     /// The corresponding C function is `connect`.
@@ -287,9 +287,9 @@ extension FileDescriptor {
 
     /// Reads exactly `count` bytes into a new array.
     ///
-    /// - Throws: ``IncompleteTransfer`` as ``read(filling:deadline:)``; the
+    /// - Throws: ``IncompleteTransfer`` as ``read(filling:deadline:)-5afic``; the
     ///   bytes read before the stop are counted but not returned (read into
-    ///   a buffer of your own with ``read(filling:deadline:)`` to keep them).
+    ///   a buffer of your own with ``read(filling:deadline:)-5afic`` to keep them).
     @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public func read(exactly count: Int, deadline: Deadline) throws(IncompleteTransfer) -> [UInt8] {
         try newArray(count: count) { (buffer) throws(IncompleteTransfer) in try read(filling: buffer, deadline: deadline) }

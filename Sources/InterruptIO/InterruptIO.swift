@@ -48,6 +48,9 @@ public enum InterruptIO {
     /// under ThreadSanitizer).
     public static var isPCWindowAvailable: Bool { iio_pc_window_available() == 1 }
 
+    /// Chooses the process-wide entry path (`iio_set_entry_mode`); change it
+    /// only while no interruptible call is in flight.
+    ///
     /// - Throws: `Errno.notSupported` when the PC window is not available.
     public static func setEntryMode(_ mode: EntryMode) throws(Errno) {
         let result = iio_set_entry_mode(mode == .pcWindow ? IIO_ENTRY_PC_WINDOW : IIO_ENTRY_PORTABLE)

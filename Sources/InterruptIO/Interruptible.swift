@@ -37,6 +37,8 @@ public struct IncompleteTransfer: Error, Sendable, Equatable {
     /// Bytes moved before the stop.
     public var bytesTransferred: Int
 
+    /// A transfer that stopped for `errno` (nil: end of file) after
+    /// `bytesTransferred` bytes.
     public init(errno: Errno?, bytesTransferred: Int) {
         self.errno = errno
         self.bytesTransferred = bytesTransferred

@@ -39,6 +39,7 @@
 ///   it. Lists are intrusive (arrays indexed by id), so nothing allocates
 ///   once the id range has been seen.
 public final class TimerWheel {
+    /// A tick is 2^tickShift nanoseconds (1,024 ns): the wheel's resolution.
     public static let tickShift = 10
     /// Bits of a tick per level: 64 slots a level.
     static let slotBits = 6
