@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# Builds the README's complete C program (the ```c block under "Go's
-# net.Conn contract in C") with cc alone and runs it: it must print three
-# timeouts, then three closes, and exit 0.
+# Builds every ```c block of the README's "## C" section as a complete
+# program with cc alone, runs each to completion (exit 0) and checks what
+# it prints, so the README's C cannot drift from the header.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-awk '/^### Go.s net.Conn contract in C$/ {s=1} s && /^```c$/ {p=1; next} p && /^```$/ {exit} p' \
-  "$root/README.md" > "$work/example.c"
-test -s "$work/example.c"
-${CC:-cc} -std=c11 -Wall -Wextra -Werror -pthread -I"$root/Sources/CInterruptIO/include" \
-  "$root"/Sources/CInterruptIO/*.c "$root"/Sources/CInterruptIO/*.S "$work/example.c" -o "$work/example" \
-  -D_GNU_SOURCE
-out=$(timeout 30 "$work/example")
-echo "$out"
-expected=$'timed out\ntimed out\ntimed out\nclosed\nclosed\nclosed'
-[ "$out" = "$expected" ] || { echo "FAIL: the README's C program printed something else"; exit 1; }
-echo "ok   the README's C program builds and runs to completion"
+awk -v dir="$work" '
+  /^## / { in_c = ($0 == "## C") }
+  in_c && /^```c$/ { n++; file = dir "/example" n ".c"; next }
+  file && /^```$/ { close(file); file = ""; next }
+  file { print > file }
+' "$root/README.md"
+expected=(
+  ""
+  $'cancelled\nstopped with the group\nstopped with the group\n1, then read 1 byte'
+  $'timed out\ntimed out\ntimed out\nclosed\nclosed\nclosed'
+)
+count=$(ls "$work"/example*.c | wc -l)
+[ "$count" = 2 ] || { echo "FAIL: expected 2 C programs in the README's C section, found $count"; exit 1; }
+for i in $(seq 1 "$count"); do
+  ${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
+    -I"$root/Sources/CInterruptIO/include" \
+    "$root"/Sources/CInterruptIO/*.c "$root"/Sources/CInterruptIO/*.S \
+    "$work/example$i.c" -o "$work/example$i"
+  out=$(timeout 30 "$work/example$i")
+  echo "$out" | sed "s/^/  example $i: /"
+  [ "$out" = "${expected[$i]}" ] || { echo "FAIL: the README's C program $i printed something else"; exit 1; }
+done
+echo "ok   the README's $count C programs build and run to completion"
