@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1378,6 +1379,41 @@ static void test_cancel_in_child_of_raw_fork(void) {
     expect_child_passes(child);
 }
 
+/* ---- waitid ------------------------------------------------------------- */
+
+static long do_waitid(void *p) {
+    pid_t *pid = p;
+    siginfo_t info;
+    return iio_waitid(P_PID, (id_t)*pid, &info, WEXITED);
+}
+
+/* A wait for a child that does not end is cancelled; the child is then
+ * stopped and reaped with its status. */
+static void test_waitid_cancelled_then_reaps(void) {
+    pid_t pid;
+    char *argv[] = {"sleep", "30", NULL};
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+    CHECK_EQ(posix_spawnp(&pid, "sleep", NULL, &attributes, argv, NULL), 0);
+    posix_spawnattr_destroy(&attributes);
+    struct blocked_call c;
+    start_call(&c, do_waitid, &pid);
+    double took = cancel_and_join(&c);
+    CHECK(took >= 0 && took < 2.0);
+    CHECK_EQ(c.result, -ECANCELED);
+    kill(pid, SIGKILL);
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    CHECK_EQ(iio_waitid(P_PID, (id_t)pid, &info, WEXITED), 0);
+    CHECK_EQ(info.si_code, CLD_KILLED);
+    CHECK_EQ(info.si_status, SIGKILL);
+    CHECK_EQ(iio_waitid(P_PID, (id_t)pid, &info, WEXITED), -ECHILD);
+}
+
 /* ---- iio_fd_t: Go's net.Conn contract ------------------------------------ */
 
 struct fd_caller {
@@ -1847,6 +1883,7 @@ int main(int argc, char **argv) {
     RUN(test_request_outlasts_long_handler_pc_window);
     RUN(test_cancel_reports_refused_signal);
     RUN(test_cancel_in_child_of_raw_fork);
+    RUN(test_waitid_cancelled_then_reaps);
     RUN(test_fd_bad_input);
     RUN(test_fd_past_deadline_returns_every_acceptor);
     RUN(test_fd_past_deadline_returns_every_reader);

@@ -32,6 +32,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -426,6 +428,11 @@ ssize_t iio_sendto(int fd, const void *buf, size_t len, int flags,
 ssize_t iio_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t iio_sendmsg(int fd, const struct msghdr *msg, int flags);
 int iio_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+/* waitid: waits for a child's change of state (P_PID, P_PGID, P_ALL, and
+ * P_PIDFD on kernels that have it). 0, or a negative errno. A child that
+ * is not there (-ECHILD) or WNOHANG with nothing to report behave as
+ * waitid(2) does. */
+int iio_waitid(idtype_t idtype, id_t id, siginfo_t *info, int options);
 /* poll: timeout_ms < 0 waits forever; the end time is fixed at the call's
  * start, so time spent in signal handlers counts against it. */
 int iio_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
