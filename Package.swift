@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "CInterruptIO", targets: ["CInterruptIO"]),
         .executable(name: "interruptio-demo", targets: ["interruptio-demo"]),
         .executable(name: "interruptio-echo-server", targets: ["interruptio-echo-server"]),
+        .executable(name: "interruptio-run", targets: ["interruptio-run"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -48,6 +49,15 @@ let package = Package(
             name: "interruptio-echo-server",
             dependencies: [
                 "EchoServer", "InterruptIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "interruptio-run",
+            dependencies: [
+                "InterruptIO",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
