@@ -18,10 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
-        .target(
-            name: "CInterruptIO",
-            cSettings: [.define("_GNU_SOURCE")]
-        ),
+        .target(name: "CInterruptIO"),
         .target(
             name: "InterruptIO",
             dependencies: [

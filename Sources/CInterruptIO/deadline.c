@@ -58,6 +58,9 @@ static _Atomic uint32_t wake_word;
 static _Atomic int wake_pending;
 static _Atomic int driver_running;
 static void (*_Atomic driver_starter)(void);
+/* The Swift module's driver, when that module is linked in: it also serves
+ * the Swift blocking pool, so it is preferred to the C one (driver.c). */
+extern void iio_swift_start_timer_driver(void) __attribute__((weak));
 /* The driver's: popped one at a time from a list taken whole off the stack. */
 static struct iio_record *taken;
 
@@ -110,7 +113,7 @@ int iio_deadline_set(uint64_t deadline_ns) {
      * thread needs to see it at once (model: set_own). */
     atomic_store_explicit(&rec->thread_deadline_ns, deadline_ns,
                           memory_order_relaxed);
-    return 0;
+    return iio_driver_needed(deadline_ns);
 }
 
 uint64_t iio_deadline_get(void) {
@@ -147,7 +150,7 @@ int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns) {
     if ((s & IIO_ST_IN_OP) && deadline_ns < op_deadline)
         iio_request(rec, incarnation, iio_st_generation(s),
                     IIO_REASON_RECHECK, 0);
-    return 0;
+    return iio_driver_needed(deadline_ns);
 }
 
 /* ---- The call's deadline ---------------------------------------------- */
@@ -158,8 +161,7 @@ int iio_call_deadline_swap(uint64_t deadline_ns, uint64_t *previous) {
         return err;
     *previous = iio_tls_call_deadline;
     iio_tls_call_deadline = deadline_ns;
-    return deadline_ns != IIO_NEVER &&
-           !atomic_load_explicit(&driver_running, memory_order_relaxed);
+    return iio_driver_needed(deadline_ns);
 }
 
 void iio_call_deadline_restore(uint64_t previous) {
@@ -237,18 +239,34 @@ void iio_timer_set_starter(void (*start)(void)) {
     atomic_store(&driver_starter, start);
 }
 
+/*
+ * Starts a driver if none runs (never started, or gone in a fork child):
+ * the registered starter, else the Swift module's if linked in, else the C
+ * driver. 0 when one runs, a negative errno when none could be started.
+ */
+int iio_timer_ensure_driver(void) {
+    if (__builtin_expect(
+            atomic_load_explicit(&driver_running, memory_order_relaxed), 1))
+        return 0;
+    void (*start)(void) =
+        atomic_load_explicit(&driver_starter, memory_order_relaxed);
+    if (start == NULL)
+        start = iio_swift_start_timer_driver; /* NULL without Swift */
+    if (start != NULL) {
+        start();
+    } else {
+        int err = iio_c_driver_start();
+        if (err < 0)
+            return err;
+    }
+    return atomic_load(&driver_running) ? 0 : -EAGAIN;
+}
+
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns) {
     if (__builtin_expect(
-            !atomic_load_explicit(&driver_running, memory_order_relaxed), 0)) {
-        /* Not running: never started, or gone in a fork child. */
-        void (*start)(void) =
-            atomic_load_explicit(&driver_starter, memory_order_relaxed);
-        if (start == NULL)
-            return; /* no driver in this process: entry checks only */
-        start();
-        if (!atomic_load(&driver_running))
-            return;
-    }
+            !atomic_load_explicit(&driver_running, memory_order_relaxed), 0) &&
+        iio_timer_ensure_driver() < 0)
+        return; /* no driver: entry checks only (the setter was told) */
     if (atomic_exchange(&rec->queued, 1) == 0) {
         struct iio_record *head = atomic_load(&notified_stack);
         do {
@@ -265,9 +283,16 @@ void iio_timer_wake(void) {
     wake_driver();
 }
 
-bool iio_timer_driver_running(void) {
-    return atomic_load_explicit(&driver_running, memory_order_relaxed) != 0;
+int iio_driver_needed(uint64_t deadline_ns) {
+    if (__builtin_expect(deadline_ns == IIO_NEVER ||
+                             atomic_load_explicit(&driver_running,
+                                                  memory_order_relaxed),
+                         1))
+        return 0;
+    return iio_timer_ensure_driver() < 0 && !iio_deadline_passed(deadline_ns);
 }
+
+void iio_timer_release_driver(void) { atomic_store(&driver_running, 0); }
 
 int iio_timer_claim_driver(void) {
     if (atomic_load_explicit(&driver_running, memory_order_relaxed))

@@ -77,9 +77,15 @@ static int side_of(int direction) {
                                        : -1;
 }
 
-/* Counts a call in; -EBADF once close has begun. */
+/* Counts a call in; -EBADF once close has begun. Close marks the read side
+ * first, so a write-side call looks there too: close begins for both sides
+ * at once (found by the model: a write could otherwise start after
+ * iio_fd_closed() said 1). */
 static inline __attribute__((always_inline)) int enter(struct iio_fd *f,
                                                        int side) {
+    if (side == WRITE_SIDE &&
+        (atomic_load(&f->calls[READ_SIDE]) & CALL_CLOSED))
+        return -EBADF;
     uint32_t epoch = epoch_now();
     uint32_t w = atomic_load_explicit(&f->calls[side], memory_order_relaxed);
     for (;;) {
@@ -96,20 +102,24 @@ static inline __attribute__((always_inline)) int enter(struct iio_fd *f,
     }
 }
 
-static inline __attribute__((always_inline)) void leave(struct iio_fd *f,
-                                                        int side) {
+/* Counts a call out; returns the call word as it left it. After the
+ * decrement the object may be freed at any moment (close returned, the
+ * owner freed it): nothing here or in the caller reads it again. The wake
+ * only names the address (a private futex hashes it). */
+static inline __attribute__((always_inline)) uint32_t leave(struct iio_fd *f,
+                                                            int side) {
     uint32_t epoch = epoch_now();
     uint32_t w = atomic_load_explicit(&f->calls[side], memory_order_relaxed);
     for (;;) {
         if (in_flight(w, epoch) == 0)
-            return; /* counted before a fork, in a thread that survived it
-                       as a nested handler's call: nothing to undo */
+            return w; /* counted before a fork, in a thread that survived
+                         it as a nested handler's call: nothing to undo */
         uint32_t next = w - 1;
         if (atomic_compare_exchange_weak(&f->calls[side], &w, next)) {
             if ((next & CALL_CLOSED) && in_flight(next, epoch) == 0)
                 syscall(SYS_futex, &f->calls[side], FUTEX_WAKE_PRIVATE,
                         INT32_MAX, NULL, NULL, 0);
-            return;
+            return next;
         }
     }
 }
@@ -154,13 +164,23 @@ call_begin(struct iio_fd *f, int side, const _Atomic uint64_t **previous) {
     struct iio_record *rec = iio_current_record(&err);
     if (__builtin_expect(rec == NULL, 0))
         return err;
-    /* Published before the count (if not already, from this thread's last
-     * call on fd): a setter that sees the count finds the source; one that
-     * does not stored the word before the call reads it. */
-    *previous = iio_source_swap(rec, &f->deadline[side]);
+    /* Published (if not already, from this thread's last call on fd)
+     * before the call's start, whose CAS orders it before the word is
+     * read: a setter that stored the word first either finds the source
+     * or is read. Not published by a call made in a signal handler inside
+     * another call of this thread (IN_OP is set): the record's published
+     * source belongs to that outer call, which setters must still find
+     * (found by the model); the nested call runs uninterruptibly anyway. */
+    if (__builtin_expect(atomic_load_explicit(&rec->state,
+                                              memory_order_relaxed) &
+                             IIO_ST_IN_OP,
+                         0))
+        *previous = iio_source_swap_local(&f->deadline[side]);
+    else
+        *previous = iio_source_swap(rec, &f->deadline[side]);
     err = enter(f, side);
     if (__builtin_expect(err < 0, 0)) {
-        iio_source_swap(rec, *previous);
+        iio_source_swap_local(*previous);
         return err;
     }
     return atomic_load_explicit(&f->number, memory_order_relaxed);
@@ -169,14 +189,14 @@ call_begin(struct iio_fd *f, int side, const _Atomic uint64_t **previous) {
 static inline __attribute__((always_inline)) long
 call_end(struct iio_fd *f, int side, const _Atomic uint64_t *previous,
          long result) {
-    leave(f, side);
-    /* The thread's source goes back to what it was (NULL, or an outer
-     * call's in a signal handler: published again so that call is found). */
-    iio_source_swap(iio_tls_record, previous);
+    uint32_t left = leave(f, side);
+    /* The thread's source goes back to what it was (NULL, or, in a signal
+     * handler inside another call, that call's: never published here). */
+    iio_source_swap_local(previous);
     /* Close interrupts a call by passing its deadline; report it as what
-     * it is. A result (a count, data) stays a result. */
-    if (__builtin_expect(result == -ETIMEDOUT, 0) &&
-        (atomic_load(&f->calls[side]) & CALL_CLOSED))
+     * it is, from the word this call left (f may be gone by now). A result
+     * (a count, data) stays a result. */
+    if (__builtin_expect(result == -ETIMEDOUT, 0) && (left & CALL_CLOSED))
         return -EBADF;
     return result;
 }
@@ -221,8 +241,7 @@ int iio_fd_set_deadline(iio_fd_t *f, int which, uint64_t deadline_ns) {
             in_flight(atomic_load(&f->calls[side]), epoch) != 0)
             iio_source_recheck(&f->deadline[side], NULL);
     }
-    return deadline_ns != IIO_NEVER && !iio_timer_driver_running() &&
-           !iio_deadline_passed(deadline_ns);
+    return iio_driver_needed(deadline_ns);
 }
 
 uint64_t iio_fd_deadline(const iio_fd_t *f, int which) {
@@ -290,7 +309,7 @@ void iio_fd_free(iio_fd_t *f) {
 
 #define FD_CALL(f, side, call)                                               \
     do {                                                                     \
-        const _Atomic uint64_t *previous;                                    \
+        const _Atomic uint64_t *previous = NULL;                             \
         int fd = call_begin((f), (side), &previous);                         \
         if (fd < 0)                                                          \
             return fd;                                                       \

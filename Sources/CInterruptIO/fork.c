@@ -27,6 +27,7 @@ static void child(void) {
     atomic_fetch_add(&iio_fork_epoch, 1);
     iio_registry_fork_child();
     iio_timer_fork_child();
+    iio_c_driver_fork_child();
     iio_signal_fork_child();
 }
 

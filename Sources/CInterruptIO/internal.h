@@ -2,12 +2,25 @@
 #ifndef INTERRUPTIO_INTERNAL_H
 #define INTERRUPTIO_INTERNAL_H
 
+/* Every source includes this first: the sources define what they need
+ * themselves (REG_RIP, gettid, ...), so a project that vendors them needs
+ * no flag of its own. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
 #include "interruptio.h"
+#include "interruptio_driver.h"
 #include "state_bits.h"
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sched.h>
+
+/* Everything declared from here on is internal: hidden from a shared
+ * library's exports (Tests/Make/check-exports.sh compares the exports with
+ * the public headers). */
+#pragma GCC visibility push(hidden)
 
 #if defined(__SANITIZE_THREAD__)
 #define IIO_TSAN 1
@@ -291,6 +304,15 @@ static inline uint64_t iio_effective_deadline(struct iio_record *rec) {
     }
     return d;
 }
+/* Sets the calling thread's source without publishing it; returns the
+ * previous one. */
+static inline const _Atomic uint64_t *
+iio_source_swap_local(const _Atomic uint64_t *source) {
+    const _Atomic uint64_t *previous = iio_tls_deadline_source;
+    iio_tls_deadline_source = source;
+    return previous;
+}
+
 /* Sets the calling thread's source; returns the previous one. */
 static inline const _Atomic uint64_t *
 iio_source_swap(struct iio_record *rec, const _Atomic uint64_t *source) {
@@ -313,8 +335,15 @@ iio_source_swap(struct iio_record *rec, const _Atomic uint64_t *source) {
 /* Tells the timer thread about a deadline earlier than it has scheduled. */
 void iio_timer_notify(struct iio_record *rec, uint64_t deadline_ns);
 void iio_timer_fork_child(void);
-/* Whether a deadline driver is running (a deadline in the future fires). */
-bool iio_timer_driver_running(void);
+/* For a setter of `deadline_ns`: starts a driver if one is needed and none
+ * runs; 1 when the deadline is still ahead and no driver could be started
+ * (only the entry checks apply), else 0. */
+int iio_driver_needed(uint64_t deadline_ns);
+int iio_timer_ensure_driver(void);
+void iio_timer_release_driver(void);
+/* driver.c: the C driver, for processes without the Swift module. */
+int iio_c_driver_start(void);
+void iio_c_driver_fork_child(void);
 /* Asks every thread whose source is `a` or `b` (b may be NULL) and that is
  * in a call to re-check its deadline; returns how many were asked. */
 int iio_source_recheck(const _Atomic uint64_t *a, const _Atomic uint64_t *b);
@@ -326,5 +355,7 @@ bool iio_deadline_passed(uint64_t deadline_ns);
 long iio_cp_syscall(const _Atomic uint64_t *state, long nr, long a, long b,
                     long c, long d, long e, long f);
 extern const char iio_cp_begin[], iio_cp_end[], iio_cp_cancel[];
+
+#pragma GCC visibility pop
 
 #endif

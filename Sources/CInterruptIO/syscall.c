@@ -325,7 +325,7 @@ ssize_t iio_recvmsg(int fd, struct msghdr *msg, int flags) {
 ssize_t iio_sendmsg(int fd, const struct msghdr *msg, int flags) {
     return interruptible(SYS_sendmsg, fd, L(msg), flags, 0, 0, 0);
 }
-int iio_waitid(idtype_t idtype, id_t id, siginfo_t *info, int options) {
+int iio_waitid(int idtype, unsigned int id, void *info, int options) {
     /* The kernel's waitid takes a fifth argument, a struct rusage *. */
     return (int)interruptible(SYS_waitid, idtype, L(id), L(info), options, 0,
                               0);

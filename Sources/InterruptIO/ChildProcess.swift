@@ -36,7 +36,7 @@ public enum ChildProcess {
     @available(*, noasync, message: "blocks the calling thread: await the async form, or call it from a thread of your own")
     public static func waitForExit(_ pid: pid_t, deadline: Deadline) throws(Errno) -> Exit {
         var info = siginfo_t()
-        _ = try interruptible(deadline) { Int(iio_waitid(P_PID, id_t(pid), &info, WEXITED)) }
+        _ = try interruptible(deadline) { Int(iio_waitid(CInt(P_PID.rawValue), UInt32(bitPattern: pid), &info, WEXITED)) }
         let status = info._sifields._sigchld.si_status
         return info.si_code == CLD_EXITED ? .exited(status) : .signaled(status)
     }

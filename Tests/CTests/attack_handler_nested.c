@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <interruptio.h>
+#include <interruptio_driver.h>
 
 static int g_pass, g_fail;
 #define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #c); \

@@ -31,6 +31,7 @@
  * iio_deadline_set_for / iio_deadline_changed with a passed deadline.
  */
 #include <interruptio.h>
+#include <interruptio_driver.h>
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1806,6 +1806,55 @@ static void test_fd_close_from_own_handler_refused(void) {
     close(p[1]);
 }
 
+/* A signal handler (SA_RESTART) inside a read on A blocks in a call on B;
+ * a deadline set on A meanwhile must still reach the read on A, which the
+ * kernel would otherwise restart under the passed deadline (the handler's
+ * call must not hide the outer call from the setter: found by the model,
+ * Tests/Model/fd, finding_nested). */
+static iio_fd_t *_Atomic nested_other;
+static _Atomic int nested_state; /* 1: in the nested call, 2: back */
+static void nested_call_handler(int sig) {
+    (void)sig;
+    char b;
+    atomic_store(&nested_state, 1);
+    iio_fd_read(atomic_load(&nested_other), &b, 1);
+    atomic_store(&nested_state, 2);
+}
+
+static void test_fd_deadline_reaches_a_call_whose_handler_used_another(void) {
+    int a[2], b[2];
+    CHECK(pipe(a) == 0);
+    CHECK(pipe(b) == 0);
+    iio_fd_t *fa, *fb;
+    CHECK_EQ(iio_fd_wrap(a[0], &fa), 0);
+    CHECK_EQ(iio_fd_wrap(b[0], &fb), 0);
+    atomic_store(&nested_other, fb);
+    atomic_store(&nested_state, 0);
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = nested_call_handler;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR2, &sa, &old);
+    struct fd_caller c;
+    fd_callers_start(&c, 1, fa, 0);
+    pthread_kill(c.thread, SIGUSR2);
+    for (int i = 0; i < 2000 && atomic_load(&nested_state) == 0; i++)
+        sleep_us(1000);
+    sleep_us(20000); /* the handler's read on B is blocked */
+    CHECK_EQ(atomic_load(&nested_state), 1);
+    double sent = now_s();
+    CHECK_EQ(iio_fd_set_deadline(fa, IIO_FD_READ, 1), 0);
+    sleep_us(20000);
+    CHECK(write(b[1], "n", 1) == 1); /* the handler returns */
+    CHECK(fd_callers_join(&c, 1, sent, 2.0));
+    CHECK_EQ(atomic_load(&nested_state), 2);
+    CHECK_EQ(c.result, -ETIMEDOUT);
+    sigaction(SIGUSR2, &old, NULL);
+    iio_fd_free(fa);
+    iio_fd_free(fb);
+    close(a[1]);
+    close(b[1]);
+}
+
 /* A prefork server's child closes the listener its parent's acceptor is
  * blocked on: the child's close does not wait for the parent's thread. */
 static void test_fd_close_in_fork_child(void) {
@@ -1829,6 +1878,276 @@ static void test_fd_close_in_fork_child(void) {
     CHECK(fd_callers_join(&c, 1, sent, 2.0));
     CHECK_EQ(c.result, -EBADF);
     iio_fd_free(fd);
+}
+
+/* ---- Deadlines fired by the C driver (no Swift in this process) -------- */
+
+/* Bounds on lateness: generous under valgrind and qemu (INTERRUPTIO_QUICK). */
+static double late_limit(void) { return getenv("INTERRUPTIO_QUICK") ? 2.0 : 0.5; }
+
+struct deadline_call {
+    int kind; /* 0 read, 1 write, 2 accept, 3 poll */
+    int fd;
+    uint64_t deadline_ns;
+};
+static long do_deadline_call(void *p) {
+    struct deadline_call *d = p;
+    char buf[512];
+    memset(buf, 'd', sizeof buf);
+    iio_deadline_set(d->deadline_ns);
+    long r;
+    switch (d->kind) {
+    case 0: r = iio_read(d->fd, buf, 1); break;
+    case 1: r = iio_write(d->fd, buf, sizeof buf); break;
+    case 2: r = iio_accept4(d->fd, NULL, NULL, SOCK_CLOEXEC); break;
+    default: {
+        struct pollfd pfd = {.fd = d->fd, .events = POLLIN};
+        r = iio_poll(&pfd, 1, -1);
+    }
+    }
+    iio_deadline_set(IIO_NEVER);
+    return r;
+}
+
+/* A read, a write, an accept and a poll, each blocked with a deadline 50 ms
+ * ahead, return -ETIMEDOUT at it (never before), and the descriptor works. */
+static void test_deadline_fires_for_read_write_accept_poll(void) {
+    int p[2], full[2];
+    CHECK(pipe(p) == 0);
+    CHECK(pipe(full) == 0);
+    fcntl(full[1], F_SETFL, O_NONBLOCK);
+    char fill[4096];
+    memset(fill, 'f', sizeof fill);
+    long filled = 0;
+    for (ssize_t n; (n = write(full[1], fill, sizeof fill)) > 0;)
+        filled += n;
+    fcntl(full[1], F_SETFL, 0);
+    struct sockaddr_in addr;
+    int lfd = listening_socket(4, &addr);
+    int fds[4] = {p[0], full[1], lfd, p[0]};
+    const char *names[4] = {"read", "write", "accept", "poll"};
+    for (int kind = 0; kind < 4; kind++) {
+        uint64_t deadline = iio_now_ns() + 50000000;
+        struct deadline_call d = {kind, fds[kind], deadline};
+        struct blocked_call c;
+        start_call(&c, do_deadline_call, &d);
+        while (!atomic_load(&c.done) && now_s() < deadline / 1e9 + 2 * late_limit())
+            sleep_us(1000);
+        uint64_t returned = iio_now_ns();
+        if (!atomic_load(&c.done)) {
+            fprintf(stderr, "  %s never returned\n", names[kind]);
+            test_ok = false;
+            pthread_detach(c.thread);
+            continue;
+        }
+        pthread_join(c.thread, NULL);
+        TICK();
+        if (c.result != -ETIMEDOUT)
+            fprintf(stderr, "  %s: %ld\n", names[kind], c.result);
+        CHECK_EQ(c.result, -ETIMEDOUT);
+        CHECK(returned >= deadline);
+        CHECK((returned - deadline) / 1e9 < late_limit());
+    }
+    /* Each descriptor still works: nothing was lost from the full pipe. */
+    char sink[4096];
+    long drained = 0;
+    while (drained < filled) {
+        ssize_t n = read(full[0], sink, sizeof sink);
+        if (n <= 0)
+            break;
+        drained += n;
+    }
+    CHECK_EQ(drained, filled);
+    CHECK_EQ(iio_write(p[1], "z", 1), 1);
+    char b = 0;
+    CHECK_EQ(iio_read(p[0], &b, 1), 1);
+    CHECK_EQ(b, 'z');
+    close(p[0]); close(p[1]); close(full[0]); close(full[1]); close(lfd);
+}
+
+/* iio_deadline_set_for from another thread bounds a read already blocked. */
+static void test_deadline_set_for_from_another_thread(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    char b;
+    struct io_args a = {p[0], &b, 1};
+    struct blocked_call c;
+    start_call(&c, do_read, &a);
+    sleep_us(20000);
+    uint64_t deadline = iio_now_ns() + 50000000;
+    CHECK_EQ(iio_deadline_set_for(c.handle, deadline), 0);
+    while (!atomic_load(&c.done) && now_s() < deadline / 1e9 + 2 * late_limit())
+        sleep_us(1000);
+    uint64_t returned = iio_now_ns();
+    CHECK(atomic_load(&c.done));
+    if (atomic_load(&c.done)) {
+        pthread_join(c.thread, NULL);
+        CHECK_EQ(c.result, -ETIMEDOUT);
+        CHECK(returned >= deadline);
+    } else {
+        pthread_detach(c.thread);
+    }
+    TICK();
+    close(p[0]);
+    close(p[1]);
+}
+
+/*
+ * Deadlines landing around call entry: a writer sends numbered bytes with
+ * pauses; the reader reads one at a time, each call under a deadline 0-200
+ * us ahead (so many pass at entry, in the kernel, or just as data comes).
+ * Every byte arrives once, in order; no call hangs (the watchdog).
+ */
+struct numbered_writer {
+    int fd;
+    int count;
+};
+static void *numbered_writer_main(void *p) {
+    struct numbered_writer *w = p;
+    unsigned seed = 3;
+    for (int i = 0; i < w->count; i++) {
+        unsigned char b = (unsigned char)i;
+        while (write(w->fd, &b, 1) != 1) {
+        }
+        if (rand_r(&seed) % 4 == 0)
+            sleep_us(rand_r(&seed) % 300);
+    }
+    return NULL;
+}
+
+static void test_deadline_stream_with_deadlines_at_entry(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    struct numbered_writer w = {p[1], rounds(20000)};
+    if (w.count < 500)
+        w.count = 500;
+    pthread_t writer;
+    pthread_create(&writer, NULL, numbered_writer_main, &w);
+    unsigned seed = 11;
+    int next = 0;
+    long timeouts = 0, wrong = 0;
+    while (next < w.count) {
+        iio_deadline_set(iio_now_ns() + rand_r(&seed) % 200000);
+        unsigned char b;
+        long r = iio_read(p[0], &b, 1);
+        if (r == 1) {
+            if (b != (unsigned char)next)
+                wrong++;
+            next++;
+            if (next % 256 == 0)
+                TICK();
+        } else if (r == -ETIMEDOUT) {
+            timeouts++;
+        } else {
+            wrong++;
+            break;
+        }
+    }
+    iio_deadline_set(IIO_NEVER);
+    pthread_join(writer, NULL);
+    CHECK_EQ(wrong, 0);
+    CHECK_EQ(next, w.count);
+    CHECK(timeouts > 0); /* the deadlines really landed */
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A thread that exits with a deadline pending (set, and a call that timed
+ * out under it scheduled in the driver) leaves nothing to the next thread
+ * that gets its record: that thread's read waits on. */
+static long exit_with_deadline(void *p) {
+    int *fd = p;
+    iio_deadline_set(iio_now_ns() + 20000000);
+    char b;
+    long r = iio_read(*fd, &b, 1); /* times out at 20 ms */
+    iio_deadline_set(iio_now_ns() + 30000000); /* still pending at exit */
+    return r;
+}
+static void test_deadline_thread_exits_with_deadline_pending(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    for (int i = 0; i < 20; i++) {
+        struct blocked_call c;
+        start_call(&c, exit_with_deadline, &p[0]);
+        pthread_join(c.thread, NULL);
+        CHECK_EQ(c.result, -ETIMEDOUT);
+    }
+    sleep_us(50000); /* the pending deadlines come due */
+    char b;
+    struct io_args a = {p[0], &b, 1};
+    struct blocked_call c;
+    start_call(&c, do_read, &a);
+    sleep_us(100000);
+    CHECK_EQ(atomic_load(&c.done), 0); /* no deadline inherited */
+    CHECK(write(p[1], "k", 1) == 1);
+    while (!atomic_load(&c.done))
+        sleep_us(1000);
+    pthread_join(c.thread, NULL);
+    CHECK_EQ(c.result, 1);
+    TICK();
+    close(p[0]);
+    close(p[1]);
+}
+
+/* Fork with a deadline pending in the parent: the child's driver is started
+ * afresh and fires the child's own deadline; the parent's still fires. */
+static void test_deadline_fork_with_deadlines_pending(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    uint64_t parent_deadline = iio_now_ns() + 300000000;
+    struct deadline_call d = {0, p[0], parent_deadline};
+    struct blocked_call c;
+    start_call(&c, do_deadline_call, &d);
+    sleep_us(20000);
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(10);
+        int q[2];
+        if (pipe(q) != 0)
+            _exit(2);
+        uint64_t deadline = iio_now_ns() + 50000000;
+        iio_deadline_set(deadline);
+        char b;
+        long r = iio_read(q[0], &b, 1);
+        uint64_t late = iio_now_ns() - deadline;
+        _exit(r == -ETIMEDOUT && late / 1e9 < late_limit() ? 0 : 1);
+    }
+    int status = -1;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    while (!atomic_load(&c.done) && now_s() < parent_deadline / 1e9 + 2 * late_limit())
+        sleep_us(1000);
+    CHECK(atomic_load(&c.done));
+    if (atomic_load(&c.done)) {
+        pthread_join(c.thread, NULL);
+        CHECK_EQ(c.result, -ETIMEDOUT);
+    } else {
+        pthread_detach(c.thread);
+    }
+    TICK();
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A descriptor's deadline still ahead, moved earlier while three readers
+ * wait, fires for all three at its instant (the C driver). */
+static void test_fd_future_deadline_fires_for_every_reader(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    iio_fd_t *fd;
+    CHECK_EQ(iio_fd_wrap(p[0], &fd), 0);
+    CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_READ, iio_now_ns() + 60000000000ull), 0);
+    struct fd_caller c[3];
+    fd_callers_start(c, 3, fd, 0);
+    uint64_t deadline = iio_now_ns() + 100000000;
+    CHECK_EQ(iio_fd_set_deadline(fd, IIO_FD_READ, deadline), 0);
+    CHECK(fd_callers_join(c, 3, now_s(), 2.0));
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(c[i].result, -ETIMEDOUT);
+        CHECK(c[i].returned_at >= deadline / 1e9 - 1e-6);
+    }
+    iio_fd_free(fd);
+    close(p[1]);
 }
 
 static int scenario(const char *name) {
@@ -1892,7 +2211,14 @@ int main(int argc, char **argv) {
     RUN(test_fd_close_never_touches_a_reused_number);
     RUN(test_fd_shutdown);
     RUN(test_fd_close_from_own_handler_refused);
+    RUN(test_fd_deadline_reaches_a_call_whose_handler_used_another);
     RUN(test_fd_close_in_fork_child);
+    RUN(test_deadline_fires_for_read_write_accept_poll);
+    RUN(test_deadline_set_for_from_another_thread);
+    RUN(test_deadline_stream_with_deadlines_at_entry);
+    RUN(test_deadline_thread_exits_with_deadline_pending);
+    RUN(test_deadline_fork_with_deadlines_pending);
+    RUN(test_fd_future_deadline_fires_for_every_reader);
     if (skipped)
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else

@@ -32,12 +32,16 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The library's version; the Makefile's pkg-config file carries the same. */
+#define IIO_VERSION_MAJOR 0
+#define IIO_VERSION_MINOR 2
+#define IIO_VERSION_PATCH 0
+#define IIO_VERSION_STRING "0.2.0"
 
 /* ---- Set-up ------------------------------------------------------------ */
 
@@ -224,7 +228,8 @@ uint64_t iio_now_ns(void);
  * Sets the calling thread's deadline for its following calls, until set
  * again. Costs a plain store; the timer thread is told only when a call
  * starts under a deadline earlier than any it has scheduled for this thread.
- * Returns 0, or a negative errno if the thread cannot be registered.
+ * Returns 0; 1 when no timer thread could be started for a deadline still
+ * ahead (see below); a negative errno if the thread cannot be registered.
  */
 int iio_deadline_set(uint64_t deadline_ns);
 uint64_t iio_deadline_get(void);
@@ -233,7 +238,8 @@ uint64_t iio_deadline_get(void);
  * Sets another thread's deadline (or the caller's own: safe from a signal
  * handler); it applies at once to the call in flight: an earlier one
  * interrupts it if passed and bounds it otherwise, a later one lets it go on.
- * 0, -ESRCH for an exited thread, -EINVAL for a null handle.
+ * 0 (1: set, but no timer thread could be started), -ESRCH for an exited
+ * thread, -EINVAL for a null handle.
  */
 int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns);
 
@@ -241,8 +247,8 @@ int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns);
  * The call deadline: thread-local, for wrappers that bound one call. Swap
  * in the call's deadline, make the call, restore the previous value; no
  * other thread ever writes it, so a restore never undoes another thread's
- * iio_deadline_set_for. Returns 1 when a deadline driver must still be
- * started (see below), 0, or a negative errno if the thread cannot be
+ * iio_deadline_set_for. Returns 0; 1 when no timer thread could be started
+ * for a deadline still ahead; a negative errno if the thread cannot be
  * registered.
  */
 int iio_call_deadline_swap(uint64_t deadline_ns, uint64_t *previous);
@@ -282,34 +288,14 @@ uint64_t iio_thread_pack(iio_thread_t thread);
 iio_thread_t iio_thread_unpack(uint64_t packed);
 
 /*
- * The timer driver (the Swift InterruptIO module runs it; see
- * TimerDriver.swift). A C program that sets deadlines links that module and
- * starts it once; without a driver only the check at call entry applies.
- *
- * iio_timer_claim_driver() returns 1 to the one caller that must start the
- *   driver thread (again after fork()), 0 when one runs; from then on calls
- *   notify it. The driver thread calls iio_timer_driver_started() first.
- * iio_timer_set_starter(fn) registers a function that claims and starts the
- *   driver; a call that needs the driver when none runs (a fork child whose
- *   parent had one) calls it.
- * iio_timer_take_notified() pops a record index the driver must review, or
- *   -1 when none is waiting.
- * iio_timer_review(index, now) looks at the record and returns when to look
- *   at it next (IIO_NEVER: not until notified again); if the deadline of
- *   the operation in flight has passed, it interrupts that operation.
- * iio_timer_sleep(until) sleeps until `until` (CLOCK_MONOTONIC, absolute,
- *   IIO_NEVER for no limit) or until a notify needs an earlier wake-up.
- * iio_timer_wake() makes the driver's current or next sleep return at once
- *   (the Swift blocking pool's queued calls keep their deadlines in the
- *   driver: it wakes the driver after filing one).
+ * Deadlines in the future are fired by one timer thread, started by the
+ * first call that needs it: the Swift module's when that module is linked
+ * in (it also serves the Swift blocking pool), else the C core's own
+ * (driver.c). Setters return 1 when a deadline still ahead was set but no
+ * such thread could be started (only the check at each call's start then
+ * applies). The protocol between the core and a driver is in
+ * interruptio_driver.h, for driver implementers only.
  */
-int iio_timer_claim_driver(void);
-void iio_timer_driver_started(void);
-void iio_timer_set_starter(void (*start)(void));
-int64_t iio_timer_take_notified(void);
-uint64_t iio_timer_review(uint32_t index, uint64_t now_ns);
-void iio_timer_sleep(uint64_t until_ns);
-void iio_timer_wake(void);
 
 /* ---- Descriptors with Go's net.Conn contract --------------------------- */
 
@@ -353,9 +339,8 @@ int iio_fd_closed(const iio_fd_t *fd);
 /*
  * Sets the deadline of the read side, the write side or both
  * (IIO_FD_READ, IIO_FD_WRITE, IIO_FD_BOTH); IIO_NEVER removes it. Returns
- * 0; 1 when it was set but no deadline driver runs in this process to fire
- * a deadline still in the future (see the timer driver below: only the
- * check at each call's start applies); -EBADF once closed; -EINVAL for a
+ * 0; 1 when it was set but no timer thread could be started to fire a
+ * deadline still ahead (only the check at each call's start applies); -EBADF once closed; -EINVAL for a
  * bad `which`. Cheap when no call is in flight on that side (two atomic
  * operations); when one is and the deadline moves earlier, the setter
  * looks for the threads in those calls (a pass over the thread records).
@@ -428,11 +413,11 @@ ssize_t iio_sendto(int fd, const void *buf, size_t len, int flags,
 ssize_t iio_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t iio_sendmsg(int fd, const struct msghdr *msg, int flags);
 int iio_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
-/* waitid: waits for a child's change of state (P_PID, P_PGID, P_ALL, and
- * P_PIDFD on kernels that have it). 0, or a negative errno. A child that
- * is not there (-ECHILD) or WNOHANG with nothing to report behave as
- * waitid(2) does. */
-int iio_waitid(idtype_t idtype, id_t id, siginfo_t *info, int options);
+/* waitid: waits for a child's change of state (idtype P_PID, P_PGID, P_ALL,
+ * and P_PIDFD on kernels that have it). `info` is a siginfo_t * (void * so
+ * that this header compiles under strict C11, where <signal.h> has no
+ * siginfo_t). 0, or a negative errno; -ECHILD and WNOHANG as waitid(2). */
+int iio_waitid(int idtype, unsigned int id, void *info, int options);
 /* poll: timeout_ms < 0 waits forever; the end time is fixed at the call's
  * start, so time spent in signal handlers counts against it. */
 int iio_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
