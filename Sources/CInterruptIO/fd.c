@@ -143,12 +143,16 @@ int iio_fd_wrap(int number, iio_fd_t **out) {
 }
 
 int iio_fd_number(const iio_fd_t *f) {
+    if (f == NULL)
+        return -EINVAL;
     if (atomic_load(&((struct iio_fd *)f)->calls[READ_SIDE]) & CALL_CLOSED)
         return -EBADF;
     return atomic_load(&((struct iio_fd *)f)->number);
 }
 
 int iio_fd_closed(const iio_fd_t *f) {
+    if (f == NULL)
+        return -EINVAL;
     return (atomic_load(&((struct iio_fd *)f)->calls[READ_SIDE]) &
             CALL_CLOSED) != 0;
 }
@@ -158,8 +162,16 @@ int iio_fd_closed(const iio_fd_t *f) {
  * iio_fd_begin / iio_fd_end are the same code for other calls). Begin
  * returns the number or a negative errno.
  */
+/* The calling thread's calls on descriptors in progress, innermost first
+ * (more than one only in signal handlers): close refuses to wait for one
+ * of its own thread's. */
+static __thread iio_fd_call_t *calls_in_progress
+    __attribute__((tls_model("initial-exec")));
+
 static inline __attribute__((always_inline)) int
-call_begin(struct iio_fd *f, int side, const _Atomic uint64_t **previous) {
+call_begin(struct iio_fd *f, int side, iio_fd_call_t *call) {
+    if (__builtin_expect(f == NULL, 0))
+        return -EINVAL;
     int err;
     struct iio_record *rec = iio_current_record(&err);
     if (__builtin_expect(rec == NULL, 0))
@@ -171,28 +183,40 @@ call_begin(struct iio_fd *f, int side, const _Atomic uint64_t **previous) {
      * another call of this thread (IN_OP is set): the record's published
      * source belongs to that outer call, which setters must still find
      * (found by the model); the nested call runs uninterruptibly anyway. */
-    if (__builtin_expect(atomic_load_explicit(&rec->state,
-                                              memory_order_relaxed) &
-                             IIO_ST_IN_OP,
-                         0))
-        *previous = iio_source_swap_local(&f->deadline[side]);
+    const _Atomic uint64_t *previous;
+    bool nested = atomic_load_explicit(&rec->state, memory_order_relaxed) &
+                  IIO_ST_IN_OP;
+    if (__builtin_expect(nested, 0))
+        previous = iio_source_swap_local(&f->deadline[side]);
     else
-        *previous = iio_source_swap(rec, &f->deadline[side]);
+        previous = iio_source_swap(rec, &f->deadline[side]);
     err = enter(f, side);
     if (__builtin_expect(err < 0, 0)) {
-        iio_source_swap_local(*previous);
+        iio_source_swap_local(previous);
         return err;
     }
+    call->previous_source = (const void *)previous;
+    call->nested = nested;
+    call->fd = f;
+    call->outer = calls_in_progress;
+    calls_in_progress = call;
     return atomic_load_explicit(&f->number, memory_order_relaxed);
 }
 
 static inline __attribute__((always_inline)) long
-call_end(struct iio_fd *f, int side, const _Atomic uint64_t *previous,
-         long result) {
+call_end(struct iio_fd *f, int side, const iio_fd_call_t *call, long result) {
+    calls_in_progress = call->outer;
     uint32_t left = leave(f, side);
-    /* The thread's source goes back to what it was (NULL, or, in a signal
-     * handler inside another call, that call's: never published here). */
-    iio_source_swap_local(previous);
+    /* The thread's source goes back to what it was: NULL, the thread's own
+     * (iio_deadline_source: published again, so its setter finds the
+     * thread's later calls; found by the outside attack), or, in a signal
+     * handler inside another call, that call's (never published here). */
+    const _Atomic uint64_t *previous =
+        (const _Atomic uint64_t *)call->previous_source;
+    if (__builtin_expect(previous != NULL && !call->nested, 0))
+        iio_source_swap(iio_tls_record, previous);
+    else
+        iio_source_swap_local(previous);
     /* Close interrupts a call by passing its deadline; report it as what
      * it is, from the word this call left (f may be gone by now). A result
      * (a count, data) stays a result. */
@@ -205,18 +229,12 @@ int iio_fd_begin(iio_fd_t *f, int direction, iio_fd_call_t *call) {
     int side = side_of(direction);
     if (f == NULL || call == NULL || side < 0)
         return -EINVAL;
-    const _Atomic uint64_t *previous = NULL;
-    int number = call_begin(f, side, &previous);
-    if (number >= 0) {
-        call->previous_source = (const void *)previous;
-        call->direction = direction;
-    }
-    return number;
+    call->direction = direction;
+    return call_begin(f, side, call);
 }
 
 long iio_fd_end(iio_fd_t *f, const iio_fd_call_t *call, long result) {
-    return call_end(f, side_of(call->direction),
-                    (const _Atomic uint64_t *)call->previous_source, result);
+    return call_end(f, side_of(call->direction), call, result);
 }
 
 int iio_fd_set_deadline(iio_fd_t *f, int which, uint64_t deadline_ns) {
@@ -254,12 +272,12 @@ uint64_t iio_fd_deadline(const iio_fd_t *f, int which) {
 int iio_fd_close(iio_fd_t *f) {
     if (f == NULL)
         return -EINVAL;
-    /* The caller's own source (thread-local, exact; the published one may
-     * be stale): set only while this thread is inside a call on fd, that
-     * is, in a signal handler that interrupted it. */
-    const _Atomic uint64_t *own = iio_tls_deadline_source;
-    if (own == &f->deadline[READ_SIDE] || own == &f->deadline[WRITE_SIDE])
-        return -EDEADLK;
+    /* A call on fd in progress on this thread (below a signal handler
+     * that called us, however deeply nested): waiting would be for itself. */
+    for (const iio_fd_call_t *call = calls_in_progress; call != NULL;
+         call = call->outer)
+        if (call->fd == f)
+            return -EDEADLK;
     if (atomic_fetch_or(&f->calls[READ_SIDE], CALL_CLOSED) & CALL_CLOSED)
         return -EBADF;
     atomic_fetch_or(&f->calls[WRITE_SIDE], CALL_CLOSED);
@@ -309,11 +327,11 @@ void iio_fd_free(iio_fd_t *f) {
 
 #define FD_CALL(f, side, call)                                               \
     do {                                                                     \
-        const _Atomic uint64_t *previous = NULL;                             \
-        int fd = call_begin((f), (side), &previous);                         \
+        iio_fd_call_t frame;                                                 \
+        int fd = call_begin((f), (side), &frame);                            \
         if (fd < 0)                                                          \
             return fd;                                                       \
-        return call_end((f), (side), previous, (long)(call));                \
+        return call_end((f), (side), &frame, (long)(call));                  \
     } while (0)
 
 ssize_t iio_fd_read(iio_fd_t *f, void *buf, size_t count) {

@@ -81,6 +81,8 @@ static void run_case(const char *name, void (*fn)(void), int timeout_s) {
     } else {
         if (WIFSIGNALED(st))
             printf("FAIL %s: killed by signal %d\n", name, WTERMSIG(st));
+        else
+            printf("FAIL %s: exit status %d\n", name, WEXITSTATUS(st));
         g_fail++;
     }
     fflush(stdout);

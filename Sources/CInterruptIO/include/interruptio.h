@@ -353,8 +353,8 @@ uint64_t iio_fd_deadline(const iio_fd_t *fd, int which);
  * Closes: see above. Returns 0 (or close(2)'s error other than EINTR;
  * the number is closed either way), -EBADF if close had already begun,
  * -EDEADLK (and does nothing) when called on a thread that is itself
- * inside a call on this descriptor (from a signal handler): it would wait
- * for itself. Calls blocked where no signal reaches (a regular file on a
+ * inside a call on this descriptor (from a signal handler, however deeply
+ * nested in other calls): it would wait for itself. Calls blocked where no signal reaches (a regular file on a
  * disk) keep close waiting until they return.
  */
 int iio_fd_close(iio_fd_t *fd);
@@ -384,11 +384,24 @@ int iio_fd_accept4(iio_fd_t *fd, struct sockaddr *addr, socklen_t *addrlen,
  *     return iio_fd_end(fd, &c, iio_poll(&(struct pollfd){n, POLLIN}, 1, -1));
  * begin returns the number (valid until end) or a negative errno (-EBADF
  * once closed); end must follow on the same thread, and maps the call's
- * result as the wrappers above do. The call must be one of the library's.
+ * result as the wrappers above do. Between them goes exactly one of the
+ * library's calls (not another iio_fd_* call: close could not reach it),
+ * and `c` must stay where it is until end (it is linked into the thread's
+ * calls in progress).
+ *
+ * Inside every iio_fd_* call, the descriptor's deadline word is the
+ * thread's deadline source (in place of one set with iio_deadline_source,
+ * which applies again after the call); the thread's own deadline, the call
+ * deadline and cancels apply as to any call. A NULL iio_fd_t * gives
+ * -EINVAL everywhere.
  */
-typedef struct {
+typedef struct iio_fd_call {
+    /* The library's, while the call is in progress: do not touch. */
     const void *previous_source;
+    const void *fd;
+    struct iio_fd_call *outer;
     int direction;
+    int nested;
 } iio_fd_call_t;
 int iio_fd_begin(iio_fd_t *fd, int direction, iio_fd_call_t *call);
 long iio_fd_end(iio_fd_t *fd, const iio_fd_call_t *call, long result);
