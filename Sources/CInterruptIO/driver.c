@@ -129,7 +129,7 @@ static void *driver_main(void *arg) {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    prctl(PR_SET_NAME, "iio-timer", 0, 0, 0);
+    prctl(PR_SET_NAME, "iio-timer-c", 0, 0, 0);
     iio_timer_driver_started();
     for (;;) {
         uint64_t now = iio_now_ns();
