@@ -1,7 +1,7 @@
 // Runs a command with deadlines: streams its stdout and stderr line by line,
 // and stops it (SIGTERM, then SIGKILL after a grace period) when it has been
 // silent too long (--idle) or has run too long (--timeout).
-//   swift run interruptio-run --idle 10 --timeout 60 -- make test
+//   swift run interruptio-run --idle 60 --timeout 900 -- swift build
 import ArgumentParser
 import InterruptIO
 import Synchronization
