@@ -586,6 +586,11 @@ inline op_begin_(r)
 	if
 	:: began ->
 		dl = calldl;
+		/* The C code also reads the thread's deadline and the source word
+		 * before the CAS, stores that candidate before it, and after it
+		 * stores again only if a re-read differs. Storing only here, after
+		 * the CAS, as the model does, is the weaker order: what the model
+		 * proves for it holds for the C. */
 		atomic {                                 /* iio_effective_deadline: */
 			t1 = MIN(thread_deadline[r], source[r])  /* two loads, one step */
 		}
