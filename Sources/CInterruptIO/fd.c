@@ -183,6 +183,14 @@ call_begin(struct iio_fd *f, int side, iio_fd_call_t *call) {
      * another call of this thread (IN_OP is set): the record's published
      * source belongs to that outer call, which setters must still find
      * (found by the model); the nested call runs uninterruptibly anyway. */
+    /* On the thread's list before the call counts in, off it after it
+     * counts out: a signal handler that closes fd in between must see the
+     * call and refuse, not wait for itself (found by the outside attack's
+     * close-from-a-handler-at-random-moments case, in CI). */
+    call->fd = f;
+    call->outer = calls_in_progress;
+    calls_in_progress = call;
+    atomic_signal_fence(memory_order_seq_cst);
     const _Atomic uint64_t *previous;
     bool nested = atomic_load_explicit(&rec->state, memory_order_relaxed) &
                   IIO_ST_IN_OP;
@@ -190,23 +198,23 @@ call_begin(struct iio_fd *f, int side, iio_fd_call_t *call) {
         previous = iio_source_swap_local(&f->deadline[side]);
     else
         previous = iio_source_swap(rec, &f->deadline[side]);
+    call->previous_source = (const void *)previous;
+    call->nested = nested;
     err = enter(f, side);
     if (__builtin_expect(err < 0, 0)) {
         iio_source_swap_local(previous);
+        atomic_signal_fence(memory_order_seq_cst);
+        calls_in_progress = call->outer;
         return err;
     }
-    call->previous_source = (const void *)previous;
-    call->nested = nested;
-    call->fd = f;
-    call->outer = calls_in_progress;
-    calls_in_progress = call;
     return atomic_load_explicit(&f->number, memory_order_relaxed);
 }
 
 static inline __attribute__((always_inline)) long
 call_end(struct iio_fd *f, int side, const iio_fd_call_t *call, long result) {
-    calls_in_progress = call->outer;
     uint32_t left = leave(f, side);
+    atomic_signal_fence(memory_order_seq_cst);
+    calls_in_progress = call->outer;
     /* The thread's source goes back to what it was: NULL, the thread's own
      * (iio_deadline_source: published again, so its setter finds the
      * thread's later calls; found by the outside attack), or, in a signal
