@@ -105,7 +105,7 @@ bool iio_deadline_passed(uint64_t deadline_ns) {
 /* ---- The thread's deadline -------------------------------------------- */
 
 int iio_deadline_set(uint64_t deadline_ns) {
-    int err;
+    int err = 0; /* set by iio_current_record when it fails */
     struct iio_record *rec = iio_current_record(&err);
     if (rec == NULL)
         return err;
@@ -156,7 +156,7 @@ int iio_deadline_set_for(iio_thread_t thread, uint64_t deadline_ns) {
 /* ---- The call's deadline ---------------------------------------------- */
 
 int iio_call_deadline_swap(uint64_t deadline_ns, uint64_t *previous) {
-    int err;
+    int err = 0; /* set by iio_current_record when it fails */
     if (iio_current_record(&err) == NULL)
         return err;
     *previous = iio_tls_call_deadline;
@@ -179,7 +179,7 @@ uint64_t iio_deadline_word_load(const uint64_t *word) {
 }
 
 int iio_deadline_source(const uint64_t *source) {
-    int err;
+    int err = 0; /* set by iio_current_record when it fails */
     struct iio_record *rec = iio_current_record(&err);
     if (rec == NULL)
         return err;

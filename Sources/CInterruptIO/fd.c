@@ -172,7 +172,7 @@ static inline __attribute__((always_inline)) int
 call_begin(struct iio_fd *f, int side, iio_fd_call_t *call) {
     if (__builtin_expect(f == NULL, 0))
         return -EINVAL;
-    int err;
+    int err = 0; /* set by iio_current_record when it fails */
     struct iio_record *rec = iio_current_record(&err);
     if (__builtin_expect(rec == NULL, 0))
         return err;

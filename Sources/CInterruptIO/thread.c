@@ -175,7 +175,7 @@ static void on_thread_exit(void *value) {
 }
 
 int iio_self(iio_thread_t *out) {
-    int err;
+    int err = 0; /* set by iio_current_record when it fails */
     struct iio_record *rec = iio_current_record(&err);
     if (rec == NULL)
         return err;
