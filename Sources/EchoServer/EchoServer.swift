@@ -100,7 +100,14 @@ public final class EchoServer: @unchecked Sendable {
                     if case .failure(.timedOut) = outcome { stats.withLock { $0.idleClosed += 1 } }
                     return
                 }
-                if n == 0 { stats.withLock { $0.served += 1 }; return }
+                if n == 0 { // end of stream: a last line without its newline is echoed too
+                    if !line.isEmpty {
+                        connection.setWriteDeadline(.after(writeTimeout))
+                        _ = line.withUnsafeBytes { p in try? connection.writeAll(p) }
+                    }
+                    stats.withLock { $0.served += 1 }
+                    return
+                }
                 for byte in buffer[..<n] {
                     line.append(byte)
                     if byte == UInt8(ascii: "\n") {

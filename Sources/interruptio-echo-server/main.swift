@@ -41,7 +41,7 @@ struct EchoServerCommand: ParsableCommand {
         }
         for (name, value) in [("--idle", idle), ("--write-timeout", writeTimeout)] {
             guard value.isFinite, value > 0, value <= 86_400 * 365 else {
-                throw ValidationError("\(name) must be a positive number of seconds, not \(value).")
+                throw ValidationError("\(name) must be a number of seconds above 0 and at most a year, not \(value).")
             }
         }
     }

@@ -50,7 +50,7 @@ struct Run: ParsableCommand {
     func validate() throws {
         for (name, value) in [("--idle", idle), ("--timeout", timeout), ("--grace", grace)] {
             if let value, !(value.isFinite && value > 0 && value <= 86_400 * 365) {
-                throw ValidationError("\(name) must be a positive number of seconds, not \(value).")
+                throw ValidationError("\(name) must be a number of seconds above 0 and at most a year, not \(value).")
             }
         }
         if command.isEmpty { throw ValidationError("Missing the command to run, after --.") }
@@ -151,8 +151,12 @@ final class Supervisor: Sendable {
                 }
                 if bytes.isEmpty { return } // end of file
                 moveIdleDeadline(streams)
+                // Only the new bytes are searched: a long line costs linear
+                // time, not quadratic (found by the outside review).
+                let start = pending.count
                 pending += bytes
-                if let last = pending.lastIndex(of: UInt8(ascii: "\n")) {
+                if let newline = bytes.lastIndex(of: UInt8(ascii: "\n")) {
+                    let last = start + newline
                     emit(pending[...last], to: target)
                     pending.removeSubrange(...last)
                 }

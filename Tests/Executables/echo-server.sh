@@ -48,6 +48,17 @@ while got.count(b"\n") < 2:
     assert chunk, "server closed early"
     got += chunk
 assert got == b"hello\nworld\n", got
+# A last line without its newline is echoed when the client ends its side.
+h = connect()
+h.sendall(b"abc\ndef")
+h.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    chunk = h.recv(64)
+    if not chunk:
+        break
+    got += chunk
+assert got == b"abc\ndef", got
 # An idle client is closed after --idle (1 s): EOF, not before 0.9 s.
 idle = connect()
 start = time.monotonic()
