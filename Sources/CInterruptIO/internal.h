@@ -351,6 +351,15 @@ int iio_source_recheck(const _Atomic uint64_t *a, const _Atomic uint64_t *b);
  * coarse one cannot tell. */
 bool iio_deadline_passed(uint64_t deadline_ns);
 
+/* Whether a foreign EINTR is retried inside the operation, or handed back
+ * (for calls whose arguments must be recomputed first: a timeout). */
+enum eintr_policy { RETRY_EINTR, RETURN_EINTR };
+
+/* The interruptible operation around one syscall (syscall.c): the library
+ * return convention, -ECANCELED / -ETIMEDOUT for our requests. */
+long iio_interruptible_syscall(enum eintr_policy policy, long nr, long a,
+                               long b, long c, long d, long e, long f);
+
 /* syscall_cp_*.S */
 long iio_cp_syscall(const _Atomic uint64_t *state, long nr, long a, long b,
                     long c, long d, long e, long f);

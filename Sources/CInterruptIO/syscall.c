@@ -12,9 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Whether a foreign EINTR is retried inside the operation, or handed back
- * (for calls whose arguments must be recomputed first: poll's timeout). */
-enum eintr_policy { RETRY_EINTR, RETURN_EINTR };
 
 static long portable_syscall(const _Atomic uint64_t *state, long nr, long a,
                              long b, long c, long d, long e, long f) {
@@ -255,7 +252,7 @@ static long uninterruptible_call(enum eintr_policy policy, long nr, long a,
     }
 }
 
-static long interruptible_with(enum eintr_policy policy, long nr, long a,
+long iio_interruptible_syscall(enum eintr_policy policy, long nr, long a,
                                long b, long c, long d, long e, long f) {
     long error;
     bool portable;
@@ -266,14 +263,12 @@ static long interruptible_with(enum eintr_policy policy, long nr, long a,
     return op_call_and_end(rec, portable, policy, nr, a, b, c, d, e, f);
 }
 
-static long interruptible(long nr, long a, long b, long c, long d, long e,
-                          long f) {
-    return interruptible_with(RETRY_EINTR, nr, a, b, c, d, e, f);
+static inline long interruptible(long nr, long a, long b, long c, long d,
+                                 long e, long f) {
+    return iio_interruptible_syscall(RETRY_EINTR, nr, a, b, c, d, e, f);
 }
 
 #define L(x) ((long)(x))
-/* ppoll's last argument: the kernel's sigset size, 64 signals. */
-#define KERNEL_SIGSET_BYTES 8
 
 ssize_t iio_read(int fd, void *buf, size_t count) {
     return interruptible(SYS_read, fd, L(buf), L(count), 0, 0, 0);
@@ -325,42 +320,12 @@ ssize_t iio_recvmsg(int fd, struct msghdr *msg, int flags) {
 ssize_t iio_sendmsg(int fd, const struct msghdr *msg, int flags) {
     return interruptible(SYS_sendmsg, fd, L(msg), flags, 0, 0, 0);
 }
-int iio_waitid(int idtype, unsigned int id, void *info, int options) {
-    /* The kernel's waitid takes a fifth argument, a struct rusage *. */
-    return (int)interruptible(SYS_waitid, idtype, L(id), L(info), options, 0,
-                              0);
-}
 int iio_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
     return (int)interruptible(SYS_accept4, fd, L(addr), L(addrlen), flags, 0,
                               0);
 }
 int iio_openat(int dirfd, const char *path, int flags, mode_t mode) {
     return (int)interruptible(SYS_openat, dirfd, L(path), flags, mode, 0, 0);
-}
-
-/*
- * poll keeps its original end time: a foreign EINTR (or a re-check) comes
- * back here and the time left is recomputed from the clock, so time spent
- * in signal handlers counts (ppoll's own write-back excludes it).
- */
-int iio_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms) {
-    uint64_t end = IIO_NEVER;
-    if (timeout_ms >= 0)
-        end = iio_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    for (;;) {
-        struct timespec left, *timeout = NULL;
-        if (end != IIO_NEVER) {
-            uint64_t now = iio_now_ns();
-            uint64_t remaining = end > now ? end - now : 0;
-            left.tv_sec = (time_t)(remaining / 1000000000u);
-            left.tv_nsec = (long)(remaining % 1000000000u);
-            timeout = &left;
-        }
-        long r = interruptible_with(RETURN_EINTR, SYS_ppoll, L(fds), L(nfds),
-                                    L(timeout), 0, KERNEL_SIGSET_BYTES, 0);
-        if (r != -EINTR)
-            return (int)r;
-    }
 }
 
 /*

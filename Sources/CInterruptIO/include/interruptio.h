@@ -32,6 +32,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <poll.h>
+#include <sys/select.h> /* fd_set, sigset_t, struct timeval */
+#include <time.h>       /* struct timespec */
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,9 +41,9 @@ extern "C" {
 
 /* The library's version; the Makefile's pkg-config file carries the same. */
 #define IIO_VERSION_MAJOR 0
-#define IIO_VERSION_MINOR 2
+#define IIO_VERSION_MINOR 3
 #define IIO_VERSION_PATCH 0
-#define IIO_VERSION_STRING "0.2.0"
+#define IIO_VERSION_STRING "0.3.0"
 
 /* ---- Set-up ------------------------------------------------------------ */
 
@@ -426,15 +428,100 @@ ssize_t iio_sendto(int fd, const void *buf, size_t len, int flags,
 ssize_t iio_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t iio_sendmsg(int fd, const struct msghdr *msg, int flags);
 int iio_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
-/* waitid: waits for a child's change of state (idtype P_PID, P_PGID, P_ALL,
- * and P_PIDFD on kernels that have it). `info` is a siginfo_t * (void * so
- * that this header compiles under strict C11, where <signal.h> has no
- * siginfo_t). 0, or a negative errno; -ECHILD and WNOHANG as waitid(2). */
-int iio_waitid(int idtype, unsigned int id, void *info, int options);
 /* poll: timeout_ms < 0 waits forever; the end time is fixed at the call's
  * start, so time spent in signal handlers counts against it. */
 int iio_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 int iio_openat(int dirfd, const char *path, int flags, mode_t mode);
+
+/* ---- Every other blocking call, by family ------------------------------ */
+/*
+ * Same convention: the result, or a negative errno; -ECANCELED and
+ * -ETIMEDOUT for the library's requests. A call that has moved data returns
+ * its count. Which of them the kernel can actually interrupt, and when:
+ * RELIABILITY.md, "What the kernel lets us interrupt".
+ */
+
+/* Processes. waitid: idtype P_PID, P_PGID, P_ALL, and P_PIDFD on kernels
+ * that have it; `info` is a siginfo_t * (void * so that this header compiles
+ * under strict C11, where <signal.h> has no siginfo_t). -ECHILD, WNOHANG as
+ * waitid(2) and waitpid(2). A wait that was interrupted reaped nothing: the
+ * child can be waited for again. */
+int iio_waitid(int idtype, unsigned int id, void *info, int options);
+pid_t iio_waitpid(pid_t pid, int *status, int options);
+
+/* Locks. flock(2); fcntl(2) with a lock command only (F_SETLK, F_SETLKW,
+ * F_GETLK and their F_OFD_ forms; anything else -EINVAL). An interrupted
+ * F_SETLKW or F_OFD_SETLKW has taken nothing. */
+struct flock;
+int iio_flock(int fd, int operation);
+int iio_fcntl_lock(int fd, int command, struct flock *lock);
+
+/* Zero-copy transfers (splice(2), tee(2), sendfile(2), copy_file_range(2);
+ * offsets are loff_t / off_t, 64-bit). A partial transfer returns its
+ * count. recvmmsg/sendmmsg return the number of messages done, which the
+ * kernel reports even when it stopped early; recvmmsg takes no timeout
+ * argument (the kernel checks it only between datagrams): use a deadline. */
+struct mmsghdr;
+ssize_t iio_splice(int fd_in, int64_t *offset_in, int fd_out,
+                   int64_t *offset_out, size_t length, unsigned int flags);
+ssize_t iio_tee(int fd_in, int fd_out, size_t length, unsigned int flags);
+ssize_t iio_sendfile(int fd_out, int fd_in, int64_t *offset, size_t count);
+ssize_t iio_copy_file_range(int fd_in, int64_t *offset_in, int fd_out,
+                            int64_t *offset_out, size_t length,
+                            unsigned int flags);
+int iio_recvmmsg(int fd, struct mmsghdr *messages, unsigned int count,
+                 int flags);
+int iio_sendmmsg(int fd, struct mmsghdr *messages, unsigned int count,
+                 int flags);
+
+/* Waits with a timeout of their own. The end time is fixed at the call's
+ * start (a retry after a foreign signal waits only for what is left); when
+ * the call's own timeout expires it returns what the system call returns
+ * (0 ready, -EAGAIN for sigtimedwait): -ETIMEDOUT always means a deadline.
+ * A mask passed to ppoll, pselect or epoll_pwait2 never blocks the
+ * library's signal (it is removed from a copy). sigtimedwait and
+ * sigwaitinfo refuse a set holding the library's signal (-EINVAL); `info`
+ * is a siginfo_t * or NULL; they return the signal number. */
+struct epoll_event;
+int iio_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
+              const sigset_t *mask);
+int iio_select(int nfds, fd_set *readable, fd_set *writable,
+               fd_set *exceptional, struct timeval *timeout);
+int iio_pselect(int nfds, fd_set *readable, fd_set *writable,
+                fd_set *exceptional, const struct timespec *timeout,
+                const sigset_t *mask);
+int iio_epoll_wait(int epfd, struct epoll_event *events, int max_events,
+                   int timeout_ms);
+int iio_epoll_pwait2(int epfd, struct epoll_event *events, int max_events,
+                     const struct timespec *timeout, const sigset_t *mask);
+int iio_sigtimedwait(const sigset_t *set, void *info,
+                     const struct timespec *timeout);
+int iio_sigwaitinfo(const sigset_t *set, void *info);
+
+/* Sleeping. clock_nanosleep(2) with the library's convention: 0 once the
+ * time is reached, a negative errno otherwise (not a positive one); a
+ * relative sleep keeps its end across foreign signals, and `remaining` is
+ * filled when a relative sleep is cut short. iio_sleep_until: until
+ * end_ns on iio_now_ns()'s clock (CLOCK_MONOTONIC). */
+int iio_clock_nanosleep(int clock, int flags, const struct timespec *request,
+                        struct timespec *remaining);
+int iio_sleep_until(uint64_t end_ns);
+
+/* Terminals, drivers, futexes. tcdrain(3) (TCSBRK 1: waits until the
+ * output is sent); ioctl(2) for driver waits such as TIOCMIWAIT; a futex
+ * wait (FUTEX_WAIT, private unless `shared`): 0 when woken (or
+ * spuriously), -EAGAIN when *word != expected. */
+int iio_tcdrain(int fd);
+int iio_ioctl(int fd, unsigned long request, void *argument);
+int iio_futex_wait(const uint32_t *word, uint32_t expected, int shared);
+
+/*
+ * The escape hatch: any system call, with the same entry check, requests
+ * and deadlines. A foreign EINTR is retried with the same arguments, which
+ * is wrong for a call that carries a relative timeout or cannot be
+ * restarted (connect): wrap those by hand (timed_waits.c shows how).
+ */
+long iio_syscall(long number, long a, long b, long c, long d, long e, long f);
 
 /*
  * connect. When interrupted by our request it returns -ECANCELED or
