@@ -66,7 +66,10 @@
  *   bits 24-39  INCARNATION bumped when the thread exits; a handle names it.
  *                           A record whose incarnation reaches the top is
  *                           retired, never reused, so a handle never wraps
- *   bits 40-63  GENERATION  bumped when an operation begins; a deadline
+ *   bit  40     KEPT        a cancel reached a call under a shield
+ *                           (shield.c): the first call after the shield
+ *                           fails -ECANCELED and clears it. Owner-only
+ *   bits 41-63  GENERATION  bumped when an operation begins; a deadline
  *                           request names it (and the target re-checks its
  *                           deadline anyway, so a wrapped generation can cost
  *                           a restart, never a wrong result)
@@ -99,7 +102,8 @@
 #define IIO_ST_INC_SHIFT 24
 #define IIO_ST_INC_MAX ((uint64_t)0xffff)
 #define IIO_ST_INC_MASK (IIO_ST_INC_MAX << IIO_ST_INC_SHIFT)
-#define IIO_ST_GEN_SHIFT 40
+#define IIO_ST_KEPT ((uint64_t)1 << 40)
+#define IIO_ST_GEN_SHIFT 41
 #define IIO_ST_GEN_ONE ((uint64_t)1 << IIO_ST_GEN_SHIFT)
 #define IIO_ST_GEN_MAX (UINT64_MAX >> IIO_ST_GEN_SHIFT)
 
@@ -108,7 +112,8 @@
     (IIO_ST_IN_OP | IIO_ST_CANCEL | IIO_ST_REASON_MASK | IIO_ST_CLEANUP |    \
      IIO_ST_PORTABLE | IIO_ST_UNDELIVERED)
 /* Any of these makes an operation fail at once with -ECANCELED. */
-#define IIO_ST_CANCELLED_BITS (IIO_ST_STICKY | IIO_ST_GROUPS_MASK)
+#define IIO_ST_CANCELLED_BITS                                                \
+    (IIO_ST_STICKY | IIO_ST_GROUPS_MASK | IIO_ST_KEPT)
 
 _Static_assert(IIO_ST_CANCEL == 2 && IIO_ST_CANCEL_BIT < 8,
                "the stubs test CANCEL in the word's low byte");
@@ -139,7 +144,7 @@ static inline uint64_t iio_st_groups(uint64_t s) {
 static inline uint64_t iio_st_exited(uint64_t s) {
     uint64_t next = (iio_st_incarnation(s) + 1) & IIO_ST_INC_MAX;
     return (s & ~(IIO_ST_OP_BITS | IIO_ST_INC_MASK | IIO_ST_GROUPS_MASK |
-                  IIO_ST_STICKY)) |
+                  IIO_ST_STICKY | IIO_ST_KEPT)) |
            (next << IIO_ST_INC_SHIFT) | IIO_ST_EXITED;
 }
 
@@ -201,6 +206,9 @@ extern __thread struct iio_record *iio_tls_record
 /* How many times the handler deferred our signal in this operation; op
  * end unblocks it. */
 extern __thread int iio_tls_signal_deferred
+    __attribute__((tls_model("initial-exec")));
+/* shield.c: how deep the thread is in iio_shield_begin scopes. */
+extern __thread unsigned iio_tls_shield_depth
     __attribute__((tls_model("initial-exec")));
 int iio_bind_slow(struct iio_record **out);
 struct iio_record *iio_record_at(uint32_t index);

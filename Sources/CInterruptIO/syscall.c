@@ -74,8 +74,14 @@ op_begin_deadline(struct iio_record *rec, uint64_t candidate, bool changed,
     return rec;
 }
 
+/*
+ * Why op begin stopped: no record yet, a cancel in force, or already inside
+ * an operation. Under a shield a cancel in force does not refuse: the op
+ * begins, ignoring the cancelled bits from now on (*refuse).
+ */
 static __attribute__((noinline)) struct iio_record *
-op_begin_refused(struct iio_record *rec, uint64_t s, long *error) {
+op_begin_refused(struct iio_record *rec, uint64_t s, uint64_t *refuse,
+                 long *error) {
     if (rec == NULL) {
         int err = iio_bind_slow(&rec);
         if (err < 0) {
@@ -85,8 +91,16 @@ op_begin_refused(struct iio_record *rec, uint64_t s, long *error) {
         return rec; /* registered: the caller begins again */
     }
     if (s & IIO_ST_CANCELLED_BITS) {
-        *error = -ECANCELED;
-        return NULL;
+        if (iio_tls_shield_depth == 0) {
+            if (s & IIO_ST_KEPT) /* the cancel a shield kept: spent now */
+                atomic_fetch_and(&rec->state, ~IIO_ST_KEPT);
+            *error = -ECANCELED;
+            return NULL;
+        }
+        if (!(s & IIO_ST_IN_OP)) {
+            *refuse = IIO_ST_IN_OP;
+            return rec;
+        }
     }
     /* Nested in an application handler that interrupted one of our calls
      * on this thread: the call runs uninterruptibly (the word belongs to
@@ -124,14 +138,14 @@ static inline __attribute__((always_inline)) struct iio_record *
 op_begin(long *error, bool *portable) {
     struct iio_record *rec = iio_tls_record;
     uint64_t s = 0;
+    uint64_t refuse = IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS;
     for (;;) {
         if (__builtin_expect(rec != NULL, 1)) {
             s = atomic_load_explicit(&rec->state, memory_order_relaxed);
-            if (__builtin_expect(!(s & (IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS)),
-                                 1))
+            if (__builtin_expect(!(s & refuse), 1))
                 break;
         }
-        rec = op_begin_refused(rec, s, error);
+        rec = op_begin_refused(rec, s, &refuse, error);
         if (rec == NULL)
             return NULL;
     }
@@ -157,8 +171,12 @@ op_begin(long *error, bool *portable) {
         (uint64_t)atomic_load_explicit(&iio_mode, memory_order_relaxed) << 7;
     *portable = entry != 0;
     do {
-        if (__builtin_expect(s & (IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS), 0))
-            return op_begin_refused(rec, s, error);
+        if (__builtin_expect(s & refuse, 0)) {
+            rec = op_begin_refused(rec, s, &refuse, error);
+            if (rec == NULL)
+                return NULL;
+            continue; /* shielded: begin ignoring the cancelled bits */
+        }
         /* model: op_begin */
     } while (!atomic_compare_exchange_weak_explicit(
         &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP | entry,
@@ -197,6 +215,11 @@ static uint64_t op_end(struct iio_record *rec) {
 static long outcome_of(struct iio_record *rec, uint64_t final) {
     switch (iio_st_reason(final)) {
     case IIO_REASON_CANCEL:
+        if (__builtin_expect(iio_tls_shield_depth != 0, 0)) {
+            /* Shielded: go on; the first call after the shield fails. */
+            atomic_fetch_or(&rec->state, IIO_ST_KEPT);
+            return 0;
+        }
         return -ECANCELED;
     case IIO_REASON_DEADLINE:
         return iio_deadline_passed(iio_effective_deadline(rec)) ? -ETIMEDOUT

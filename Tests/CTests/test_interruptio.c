@@ -2191,6 +2191,167 @@ static int scenario(const char *name) {
     return 100;
 }
 
+/* ---- Shield ------------------------------------------------------------- */
+
+struct shielded_reader {
+    int fd;
+    char buf[16];
+    long in_scope;       /* the read inside the scope */
+    int scope_end;       /* iio_shield_end's answer */
+    long after;          /* the first read after the scope */
+    long deadline_read;  /* with a deadline inside the scope */
+};
+
+static long shielded_read(void *p) {
+    struct shielded_reader *r = p;
+    iio_shield_begin();
+    r->in_scope = iio_read(r->fd, r->buf, sizeof r->buf);
+    r->scope_end = iio_shield_end();
+    r->after = iio_read(r->fd, r->buf, sizeof r->buf);
+    return 0;
+}
+
+/* Cancels that reach a shielded read do not end it; it returns the bytes
+ * written after them, and the first call after the scope fails. */
+static void shield_keeps_cancels(int mode) {
+    CHECK_EQ(iio_set_entry_mode(mode), 0);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    struct shielded_reader r = {.fd = p[0]};
+    struct blocked_call c;
+    start_call(&c, shielded_read, &r);
+    sleep_us(20000);
+    int reached = 0;
+    for (int i = 0; i < 20; i++) {
+        reached += iio_cancel(c.handle) == 1;
+        sleep_us(5000);
+    }
+    CHECK(reached > 0);
+    CHECK(!atomic_load(&c.done)); /* the shielded read goes on */
+    CHECK_EQ(write(p[1], "abc", 3), 3);
+    while (!atomic_load(&c.done))
+        sleep_us(1000);
+    pthread_join(c.thread, NULL);
+    CHECK_EQ(r.in_scope, 3);
+    CHECK(memcmp(r.buf, "abc", 3) == 0);
+    CHECK_EQ(r.scope_end, 1);        /* says the next call will fail */
+    CHECK_EQ(r.after, -ECANCELED);   /* without waiting: the pipe is empty */
+    /* The kept cancel is spent: the thread's calls work again. */
+    CHECK_EQ(iio_self_cancelled(), 0);
+    CHECK_EQ(write(p[1], "d", 1), 1);
+    CHECK_EQ(iio_read(p[0], r.buf, sizeof r.buf), 1);
+    close(p[0]);
+    close(p[1]);
+    iio_set_entry_mode(IIO_ENTRY_PC_WINDOW);
+}
+
+static void test_shield_keeps_cancels_until_scope_ends(void) {
+    if (iio_pc_window_available())
+        shield_keeps_cancels(IIO_ENTRY_PC_WINDOW);
+    shield_keeps_cancels(IIO_ENTRY_PORTABLE);
+}
+
+static long shielded_read_with_deadline(void *p) {
+    struct shielded_reader *r = p;
+    iio_shield_begin();
+    iio_deadline_set(iio_now_ns() + 100000000u);
+    r->deadline_read = iio_read(r->fd, r->buf, sizeof r->buf);
+    iio_deadline_set(IIO_NEVER);
+    r->scope_end = iio_shield_end();
+    return 0;
+}
+
+/* Deadlines are not shielded: a shielded read with a deadline ends at it,
+ * even while cancels are being kept. */
+static void test_shield_lets_deadlines_fire(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    struct shielded_reader r = {.fd = p[0]};
+    struct blocked_call c;
+    double start = now_s();
+    start_call(&c, shielded_read_with_deadline, &r);
+    while (!atomic_load(&c.done) && now_s() - start < 3.0)
+        sleep_us(1000);
+    CHECK(atomic_load(&c.done));
+    pthread_join(c.thread, NULL);
+    CHECK_EQ(r.deadline_read, -ETIMEDOUT);
+    double took = c.returned_at - start;
+    CHECK(took >= 0.09 && took < 2.0);
+    CHECK_EQ(r.scope_end, 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A sticky cancel in force does not stop calls inside a shield (nested
+ * scopes too) and fails every call after it until cleared. */
+static void test_shield_with_sticky_cancel_and_nesting(void) {
+    CHECK_EQ(iio_shield_end(), -EINVAL);
+    CHECK_EQ(iio_shielded(), 0);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    iio_thread_t self;
+    CHECK_EQ(iio_self(&self), 0);
+    CHECK_EQ(iio_cancel_sticky(self), 0);
+    CHECK_EQ(iio_write(p[1], "xy", 2), -ECANCELED);
+    iio_shield_begin();
+    iio_shield_begin();
+    CHECK_EQ(iio_shielded(), 1);
+    CHECK_EQ(iio_write(p[1], "xy", 2), 2);
+    CHECK_EQ(iio_shield_end(), 0); /* still inside the outer scope */
+    char buf[4];
+    CHECK_EQ(iio_read(p[0], buf, sizeof buf), 2);
+    CHECK_EQ(iio_shield_end(), 1);
+    CHECK_EQ(iio_shielded(), 0);
+    CHECK_EQ(iio_write(p[1], "xy", 2), -ECANCELED);
+    CHECK_EQ(iio_write(p[1], "xy", 2), -ECANCELED); /* sticky: every call */
+    CHECK_EQ(iio_clear_cancel(self), 0);
+    CHECK_EQ(iio_write(p[1], "xy", 2), 2);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A group cancel reaching a shielded poll: the poll goes on and keeps its
+ * own end time; after the scope the group's cancel is in force. */
+static long shielded_poll(void *p) {
+    struct shielded_reader *r = p;
+    struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+    iio_group_t *group = *(iio_group_t **)r->buf;
+    iio_group_join(group);
+    iio_shield_begin();
+    r->in_scope = iio_poll(&pfd, 1, 300);
+    r->scope_end = iio_shield_end();
+    r->after = iio_poll(&pfd, 1, 300);
+    iio_group_leave(group);
+    return 0;
+}
+
+static void test_shield_group_cancel_poll_keeps_end_time(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    iio_group_t *group = iio_group_create();
+    CHECK(group != NULL);
+    struct shielded_reader r = {.fd = p[0]};
+    memcpy(r.buf, &group, sizeof group);
+    struct blocked_call c;
+    double start = now_s();
+    start_call(&c, shielded_poll, &r);
+    sleep_us(50000);
+    CHECK(iio_group_cancel(group) >= 0);
+    while (!atomic_load(&c.done) && now_s() - start < 3.0)
+        sleep_us(1000);
+    CHECK(atomic_load(&c.done));
+    pthread_join(c.thread, NULL);
+    double took = c.returned_at - start;
+    CHECK_EQ(r.in_scope, 0);             /* its own timeout: nothing ready */
+    CHECK(took >= 0.29 && took < 1.0);   /* not restarted by the cancel */
+    CHECK_EQ(r.scope_end, 1);
+    CHECK_EQ(r.after, -ECANCELED);
+    iio_group_destroy(group);
+    close(p[0]);
+    close(p[1]);
+}
+
+
 int main(int argc, char **argv) {
     self_path = argv[0];
     if (argc > 1)
@@ -2246,6 +2407,10 @@ int main(int argc, char **argv) {
     RUN(test_deadline_thread_exits_with_deadline_pending);
     RUN(test_deadline_fork_with_deadlines_pending);
     RUN(test_fd_future_deadline_fires_for_every_reader);
+    RUN(test_shield_keeps_cancels_until_scope_ends);
+    RUN(test_shield_lets_deadlines_fire);
+    RUN(test_shield_with_sticky_cancel_and_nesting);
+    RUN(test_shield_group_cancel_poll_keeps_end_time);
     if (skipped)
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else

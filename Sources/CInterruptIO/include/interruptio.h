@@ -179,8 +179,8 @@ int iio_cancel_sticky(iio_thread_t thread);
 /* Clears a sticky cancel (not a group's). 0, or -ESRCH / -EINVAL. */
 int iio_clear_cancel(iio_thread_t thread);
 
-/* 1 when the calling thread's calls fail because of a sticky cancel or a
- * cancelled group it belongs to. */
+/* 1 when the calling thread's next call fails with -ECANCELED: a sticky
+ * cancel, a cancelled group it belongs to, or a cancel a shield kept. */
 int iio_self_cancelled(void);
 
 /* ---- Cancellation groups ------------------------------------------------ */
@@ -207,6 +207,30 @@ int iio_group_leave(iio_group_t *group);
 int iio_group_cancel(iio_group_t *group);
 int iio_group_reset(iio_group_t *group);
 int iio_group_cancelled(iio_group_t *group);
+
+/* ---- Shield ------------------------------------------------------------ */
+/*
+ * A scope in which the calling thread's calls are not ended by cancels:
+ * iio_cancel, iio_cancel_sticky and group cancels (pthread_setcancelstate's
+ * PTHREAD_CANCEL_DISABLE, for this library's calls). For a protocol's final
+ * write or a log flush during shutdown.
+ * - A cancel that reaches a call inside the scope is kept: the call goes on
+ *   (restarted, nothing lost) and the first call after the outermost
+ *   iio_shield_end fails with -ECANCELED. A sticky or group cancel stays in
+ *   force as always, so every call after the scope fails until cleared.
+ *   An iio_cancel that finds the thread between calls does nothing, in a
+ *   shield or not (it ends the call in flight).
+ * - Deadlines are not shielded: the call's, the thread's and a
+ *   descriptor's (so iio_fd_close still ends the call) apply inside the
+ *   scope as outside; give a shielded call a deadline so it cannot hang.
+ * Scopes nest; they belong to the thread. iio_shield_end returns 1 when the
+ * thread's next call will fail with -ECANCELED (a kept, sticky or group
+ * cancel), 0 otherwise, -EINVAL without a matching iio_shield_begin.
+ */
+void iio_shield_begin(void);
+int iio_shield_end(void);
+/* 1 inside a shield scope on the calling thread. */
+int iio_shielded(void);
 
 /* ---- Deadlines --------------------------------------------------------- */
 
