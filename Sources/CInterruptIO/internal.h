@@ -207,6 +207,15 @@ extern __thread struct iio_record *iio_tls_record
  * end unblocks it. */
 extern __thread int iio_tls_signal_deferred
     __attribute__((tls_model("initial-exec")));
+/* fault.c: on while iio_faults_enable is in force; the portable entry
+ * then asks iio_fault_inject whether to fail the call (true, *result) or
+ * to make it with the arguments it may have lowered (false). */
+extern _Atomic int iio_faults_active;
+bool iio_fault_inject(long number, long args[6], long *result);
+void iio_faults_from_environment(void);
+bool iio_faults_hold_mode(void);
+void iio_faults_release_mode(void);
+
 /* shield.c: how deep the thread is in iio_shield_begin scopes. */
 extern __thread unsigned iio_tls_shield_depth
     __attribute__((tls_model("initial-exec")));

@@ -140,6 +140,7 @@ int iio_init(int signo, unsigned flags) {
     }
     mode_from_environment();
     atomic_store(&iio_signo, signo);
+    iio_faults_from_environment();
 out:
     pthread_mutex_unlock(&init_lock);
     return result;
@@ -163,7 +164,7 @@ int iio_handler_intact(void) {
     return is_ours(&now) ? 1 : 0;
 }
 
-int iio_set_entry_mode(int mode) {
+static int set_entry_mode(int mode) {
     if (mode == IIO_ENTRY_PORTABLE) {
         atomic_store(&iio_mode, mode);
         return 0;
@@ -176,6 +177,14 @@ int iio_set_entry_mode(int mode) {
 #else
     return -ENOTSUP;
 #endif
+}
+
+int iio_set_entry_mode(int mode) {
+    if (!iio_faults_hold_mode())
+        return -EBUSY; /* fault injection runs every call portably */
+    int result = set_entry_mode(mode);
+    iio_faults_release_mode();
+    return result;
 }
 
 int iio_entry_mode(void) { return atomic_load(&iio_mode); }

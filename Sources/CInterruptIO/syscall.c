@@ -18,6 +18,15 @@ static long portable_syscall(const _Atomic uint64_t *state, long nr, long a,
     /* model: portable_check */
     if (atomic_load_explicit(state, memory_order_acquire) & IIO_ST_CANCEL)
         return -ECANCELED;
+    if (__builtin_expect(
+            atomic_load_explicit(&iio_faults_active, memory_order_relaxed),
+            0)) {
+        long args[6] = {a, b, c, d, e, f}, injected;
+        if (iio_fault_inject(nr, args, &injected))
+            return injected;
+        a = args[0], b = args[1], c = args[2], d = args[3], e = args[4],
+        f = args[5];
+    }
     /* The gap the PC window closes is here; a request to a portable
      * operation arms a resend timer to cover it (cancel.c). */
     long r = syscall(nr, a, b, c, d, e, f); /* model: portable_syscall */

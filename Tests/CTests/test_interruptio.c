@@ -2177,6 +2177,7 @@ static void test_fd_future_deadline_fires_for_every_reader(void) {
     close(p[1]);
 }
 
+static int faults_env_scenario(bool expect_on);
 static int scenario(const char *name) {
     if (strcmp(name, "--chain") == 0)
         return chain_scenario(0);
@@ -2188,6 +2189,10 @@ static int scenario(const char *name) {
         return eagain_scenario(IIO_ENTRY_PC_WINDOW);
     if (strcmp(name, "--eagain-portable") == 0)
         return eagain_scenario(IIO_ENTRY_PORTABLE);
+    if (strcmp(name, "--faults-env-on") == 0)
+        return faults_env_scenario(true);
+    if (strcmp(name, "--faults-env-off") == 0)
+        return faults_env_scenario(false);
     return 100;
 }
 
@@ -2352,6 +2357,155 @@ static void test_shield_group_cancel_poll_keeps_end_time(void) {
 }
 
 
+/* ---- Fault injection ----------------------------------------------------- */
+
+struct fault_stream {
+    int fd;
+    uint32_t words;
+    long cancels, timeouts, eintrs, others;
+};
+
+/* Handles what a user's loop must: short counts, -ECANCELED, -ETIMEDOUT
+ * (nothing moved: try again); an EINTR must never surface. */
+static long transfer_fully(struct fault_stream *f, char *bytes, size_t length,
+                           bool writing) {
+    size_t done = 0;
+    while (done < length) {
+        long r = writing ? iio_write(f->fd, bytes + done, length - done)
+                         : iio_read(f->fd, bytes + done, length - done);
+        if (r > 0)
+            done += (size_t)r;
+        else if (r == -ECANCELED)
+            f->cancels++;
+        else if (r == -ETIMEDOUT)
+            f->timeouts++;
+        else if (r == -EINTR)
+            f->eintrs++;
+        else {
+            f->others++;
+            return r;
+        }
+    }
+    return (long)done;
+}
+
+static long fault_writer(void *p) {
+    struct fault_stream *f = p;
+    uint32_t chunk[1024];
+    for (uint32_t next = 0; next < f->words;) {
+        uint32_t n = f->words - next < 1024 ? f->words - next : 1024;
+        for (uint32_t i = 0; i < n; i++)
+            chunk[i] = next + i;
+        if (transfer_fully(f, (char *)chunk, n * 4u, true) != (long)n * 4)
+            return -1;
+        next += n;
+    }
+    return 0;
+}
+
+static void test_faults_stream_survives_every_kind(void) {
+    int initial_mode = iio_entry_mode();
+    CHECK_EQ(iio_faults_enable(0, 1000, 1), -EINVAL);
+    CHECK_EQ(iio_faults_enable(IIO_FAULT_ALL, 1000001, 1), -EINVAL);
+    CHECK_EQ(iio_faults_enable(IIO_FAULT_ALL, 200000, 42), 0); /* 20% */
+    CHECK_EQ(iio_faults_enabled(), 1);
+    CHECK_EQ(iio_entry_mode(), IIO_ENTRY_PORTABLE);
+    CHECK_EQ(iio_set_entry_mode(IIO_ENTRY_PORTABLE), -EBUSY);
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+    uint32_t words = getenv("INTERRUPTIO_QUICK") ? 50000 : 400000;
+    struct fault_stream writer = {.fd = s[0], .words = words};
+    struct fault_stream reader = {.fd = s[1], .words = words};
+    struct blocked_call c;
+    start_call(&c, fault_writer, &writer);
+    uint32_t expected = 0, word;
+    bool in_order = true;
+    while (expected < words) {
+        if (transfer_fully(&reader, (char *)&word, 4, false) != 4)
+            break;
+        in_order &= word == expected;
+        expected++;
+    }
+    pthread_join(c.thread, NULL);
+    CHECK_EQ(c.result, 0);
+    CHECK_EQ(expected, words);
+    CHECK(in_order); /* nothing lost, nothing repeated */
+    iio_fault_counts_t counts;
+    iio_faults_counts(&counts);
+    iio_faults_disable();
+    CHECK_EQ(iio_faults_enabled(), 0);
+    CHECK_EQ(iio_entry_mode(), initial_mode);
+    CHECK_EQ(writer.eintrs + reader.eintrs, 0); /* hidden, as real ones */
+    CHECK_EQ(writer.others + reader.others, 0);
+    CHECK(counts.short_counts > 0 && counts.eintrs > 0);
+    CHECK(counts.cancels > 0 && counts.timeouts > 0);
+    /* Every injected error reached the caller exactly once. */
+    CHECK_EQ((uint64_t)(writer.cancels + reader.cancels), counts.cancels);
+    CHECK_EQ((uint64_t)(writer.timeouts + reader.timeouts), counts.timeouts);
+    printf("     %llu calls: %llu short, %llu EINTR hidden, %llu ECANCELED, "
+           "%llu ETIMEDOUT injected\n",
+           (unsigned long long)counts.calls,
+           (unsigned long long)counts.short_counts,
+           (unsigned long long)counts.eintrs,
+           (unsigned long long)counts.cancels,
+           (unsigned long long)counts.timeouts);
+    /* Off again: no call is touched. */
+    char byte = 'x';
+    for (int i = 0; i < 1000; i++) {
+        CHECK_EQ(iio_write(s[0], &byte, 1), 1);
+        CHECK_EQ(iio_read(s[1], &byte, 1), 1);
+    }
+    iio_fault_counts_t after;
+    iio_faults_counts(&after);
+    CHECK_EQ(after.calls, counts.calls);
+    close(s[0]);
+    close(s[1]);
+}
+
+/* INTERRUPTIO_FAULTS, read by iio_init in a fresh process. */
+static int faults_env_scenario(bool expect_on) {
+    if (iio_init(0, 0) != 0 || iio_faults_enabled() != (int)expect_on)
+        return 1;
+    int p[2];
+    if (pipe(p) != 0)
+        return 2;
+    long cancels = 0, timeouts = 0;
+    for (int i = 0; i < 1000; i++) {
+        long r = iio_write(p[1], "ab", 2);
+        cancels += r == -ECANCELED;
+        timeouts += r == -ETIMEDOUT;
+        while (r == 2) { /* reads are injected into too */
+            long got = iio_read(p[0], (char[2]){0}, 2);
+            cancels += got == -ECANCELED;
+            timeouts += got == -ETIMEDOUT;
+            if (got == 2)
+                break;
+            if (got != -ECANCELED && got != -ETIMEDOUT)
+                return 3;
+        }
+    }
+    iio_fault_counts_t counts;
+    iio_faults_counts(&counts);
+    if (!expect_on)
+        return cancels == 0 && timeouts == 0 ? 0 : 4;
+    /* rate=0.5,kinds=canceled+timedout: about half the writes fail. */
+    if (cancels < 100 || timeouts < 100 || counts.short_counts != 0 ||
+        counts.eintrs != 0 || (uint64_t)cancels != counts.cancels)
+        return 5;
+    return 0;
+}
+
+static void test_faults_from_environment(void) {
+    setenv("INTERRUPTIO_FAULTS", "rate=0.5,seed=7,kinds=canceled+timedout", 1);
+    CHECK_EQ(run_self("--faults-env-on"), 0);
+    setenv("INTERRUPTIO_FAULTS", "rate=2", 1); /* malformed: stays off */
+    CHECK_EQ(run_self("--faults-env-off"), 0);
+    setenv("INTERRUPTIO_FAULTS", "rate=0.5,kinds=bogus", 1);
+    CHECK_EQ(run_self("--faults-env-off"), 0);
+    unsetenv("INTERRUPTIO_FAULTS");
+}
+
+
 int main(int argc, char **argv) {
     self_path = argv[0];
     if (argc > 1)
@@ -2411,6 +2565,8 @@ int main(int argc, char **argv) {
     RUN(test_shield_lets_deadlines_fire);
     RUN(test_shield_with_sticky_cancel_and_nesting);
     RUN(test_shield_group_cancel_poll_keeps_end_time);
+    RUN(test_faults_stream_survives_every_kind);
+    RUN(test_faults_from_environment);
     if (skipped)
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else

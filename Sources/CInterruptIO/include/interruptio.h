@@ -102,7 +102,8 @@ int iio_handler_intact(void);
 
 /*
  * Selects the entry path for the whole process (also INTERRUPTIO_ENTRY=
- * portable). -ENOTSUP when the PC window is not available: an architecture
+ * portable). -EBUSY while fault injection is on (below). -ENOTSUP when the
+ * PC window is not available: an architecture
  * without a stub, or a ThreadSanitizer build (TSan runs handlers on a copy
  * of the context, so a PC rewrite has no effect). Safe with calls in
  * flight: each operation records the path it entered by, and requests to it
@@ -113,6 +114,42 @@ int iio_set_entry_mode(int mode);
 int iio_entry_mode(void);
 /* 1 when this build has the PC-window entry, 0 otherwise. */
 int iio_pc_window_available(void);
+
+/* ---- Fault injection (for tests) ------------------------------------- */
+/*
+ * Makes wrapper calls fail or fall short at a rate, so a program's own
+ * handling of partial transfers, timeouts and cancels can be tested: short
+ * counts (a read or write made with a smaller count; splice, sendfile,
+ * copy_file_range and tee too), foreign EINTRs (which the library hides,
+ * as it hides real ones: a test that they never surface), -ECANCELED and
+ * -ETIMEDOUT (returned instead of making the call, so nothing is lost).
+ * Off by default. While on, every call takes the portable entry and
+ * iio_set_entry_mode says -EBUSY; off, it costs nothing (the PC-window
+ * path does not look at it). Each thread draws from its own generator,
+ * seeded from `seed` in the order threads first draw.
+ * The environment variable INTERRUPTIO_FAULTS, read by iio_init, turns it
+ * on: "rate=0.05,seed=42,kinds=short+eintr+canceled+timedout" (kinds
+ * default to all; a malformed value leaves it off).
+ */
+#define IIO_FAULT_SHORT 1u
+#define IIO_FAULT_EINTR 2u
+#define IIO_FAULT_CANCELED 4u
+#define IIO_FAULT_TIMEDOUT 8u
+#define IIO_FAULT_ALL 15u
+typedef struct iio_fault_counts {
+    uint64_t calls;        /* calls that drew since it was enabled */
+    uint64_t short_counts; /* and of them, each kind injected */
+    uint64_t eintrs;
+    uint64_t cancels;
+    uint64_t timeouts;
+} iio_fault_counts_t;
+/* 0, or -EINVAL (no kind, unknown kinds, rate above 1,000,000). Enabling
+ * again replaces the settings and zeroes the counts. */
+int iio_faults_enable(unsigned kinds, uint32_t rate_per_million,
+                      uint64_t seed);
+void iio_faults_disable(void);
+int iio_faults_enabled(void);
+void iio_faults_counts(iio_fault_counts_t *out);
 
 /* ---- Threads ----------------------------------------------------------- */
 
