@@ -39,6 +39,9 @@ checks=(
   "reuse|-DCFG_REUSE|safety|P2 stale handles vs record reuse, P3 holds vs op end/exit, P4"
   "reuse_np|-DCFG_REUSE|np|every execution terminates"
   "retire|-DCFG_REUSE -DINC_BITS=1 -DINC_START=0|safety|P2 with a 1-bit incarnation: retirement stops the wrap"
+  "window_shield|-DCFG_WINDOW -DSHIELD|safety|P6 shield: no cancel ends a shielded call, a kept one fails the next call, P1-P4 as window"
+  "portable_shield|-DCFG_PORTABLE -DSHIELD|safety|P6 on the portable path (resend timer), P2-P4"
+  "groups_shield|-DCFG_GROUPS -DSHIELD|safety|P6 with group and sticky cancels in force through the shield, P5"
 )
 
 # name | spin -D flags | kind | what is broken (each must be caught)
@@ -57,6 +60,7 @@ mutants=(
   "mut_no_unschedule|-DCFG_DEADLINE -DMUT_NO_UNSCHEDULE|safety|review stores scheduled_ns = NEVER only when it drops"
   "mut_notify_early|-DCFG_DEADLINE -DMUT_NOTIFY_EARLY|safety|op begin loads scheduled_ns before its CAS"
   "mut_setfor_no_recheck|-DCFG_DEADLINE -DMUT_SETFOR_NO_RECHECK|safety|deadline_set_for never asks for a re-check"
+  "mut_shield_drops|-DCFG_WINDOW -DSHIELD -DMUT_SHIELD_DROPS|safety|a cancel reaching a shielded call is not kept"
   "mut_sleep_no_check|-DCFG_DEADLINE -DMUT_SLEEP_NO_CHECK|safety|driver sleeps without looking at the notify stack"
 )
 

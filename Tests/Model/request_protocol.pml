@@ -19,6 +19,8 @@
  *                 cancel and clear
  *   CFG_REUSE     thread exit, record reuse and retirement with stale
  *                 handles: cancel, sticky cancel, deadline_set_for
+ * and with -DSHIELD (on CFG_WINDOW, CFG_PORTABLE, CFG_GROUPS): target 0's
+ * first call runs in a shield (shield.c), its next one after it
  *
  * Memory is sequentially consistent: every atomic the protocol's reasoning
  * depends on is seq_cst in the C code, except op begin's relaxed store of
@@ -155,14 +157,17 @@
 #define INC(s)     (((s) >> ISH) & INC_MAX)
 #define GEN(s)     (((s) >> GENSH) & GEN_MAX)
 #define OP_BITS    (IN_OP | CANCEL | RMASK | CLEANUP | PORTABLE)
-#define CANCELLED_BITS (STICKY | GMASK)
+/* KEPT: above the generation, as bit 40 sits below it in the C word (the
+ * place does not matter, only that GEN_BUMP never reaches it) */
+#define KEPT       (1 << (GENSH + GEN_BITS))
+#define CANCELLED_BITS (STICKY | GMASK | KEPT)
 #define GEN_BUMP(s) (((s) & ~GENMASK) | (((GEN(s) + 1) & GEN_MAX) << GENSH))
 /* iio_st_exited */
 #ifndef MUT_NO_INC_BUMP
-#define EXITED_OF(s) ((((s) & ~(OP_BITS | IMASK | GMASK | STICKY))) | \
+#define EXITED_OF(s) ((((s) & ~(OP_BITS | IMASK | GMASK | STICKY | KEPT))) | \
                       (((INC(s) + 1) & INC_MAX) << ISH) | EXITED)
 #else
-#define EXITED_OF(s) (((s) & ~(OP_BITS | GMASK | STICKY)) | EXITED)
+#define EXITED_OF(s) (((s) & ~(OP_BITS | GMASK | STICKY | KEPT)) | EXITED)
 #endif
 
 /* reasons */
@@ -254,6 +259,9 @@ bit  creq[NT];         /* a CANCEL-reason request landed in this op     */
 bit  sticky_g[NT];     /* a sticky cancel is in force (set/cleared with the CAS) */
 bit  gapp[2 * NT];     /* group g's cancel is counted in r's GROUPS     */
 bit  tdone[NT];        /* the target process has finished for good     */
+bit  shield[NT];       /* iio_tls_shield_depth != 0 (the owner's own)   */
+bit  kept_g[NT];       /* ghost: a cancel reached a shielded call and no
+                          call after the shield has failed for it yet   */
 #ifdef HAVE_APP
 byte napp = NAPP;      /* application handler runs left (target 0)      */
 #endif
@@ -565,14 +573,17 @@ inline op_begin_(r)
 	atomic {                                     /* model: op_begin */
 		s = st[r];
 		if
-		:: (s & CANCELLED_BITS) ->
-			/* P5: fails only while a sticky or group cancel is in force */
-			assert(APPLIED(r));
-			printf("T%d: op_begin fails: ECANCELED (sticky or group)\n", r);
+		:: (s & CANCELLED_BITS) && !shield[r] ->
+			/* P5: fails only while a sticky or group cancel is in force,
+			 * or for the cancel a shield kept (P6) */
+			assert(APPLIED(r) || ((s & KEPT) && kept_g[r]));
+			printf("T%d: op_begin fails: ECANCELED (sticky, group or kept)\n", r);
+			st[r] = st[r] & ~KEPT;               /* the kept one is spent */
+			kept_g[r] = 0;
 			res = E_CANCELED
 		:: else ->
-			/* P5/P2: nothing stale fails it */
-			assert(!APPLIED(r));
+			/* P5/P2: nothing stale fails it; P6: nothing kept is lost */
+			assert(shield[r] || (!APPLIED(r) && !kept_g[r]));
 			/* the last op end left nothing of that op behind */
 			assert(!(s & OP_BITS));
 			st[r] = GEN_BUMP(s) | IN_OP | (portable -> PORTABLE : 0);
@@ -760,7 +771,21 @@ inline outcome_(r)
 	:: REASON(fin) == R_CANCEL ->
 		/* P2: a cancel of an earlier op never fails this one */
 		assert(fcreq);
-		res = E_CANCELED
+#ifndef MUT_SHIELD_DROPS
+		if
+		:: shield[r] ->                          /* shielded: go on, keep it */
+			atomic { st[r] = st[r] | KEPT; kept_g[r] = 1 };
+			res = E_NONE
+		:: else -> res = E_CANCELED
+		fi
+#else
+		if
+		:: shield[r] ->                          /* mutant: kept nowhere */
+			kept_g[r] = 1;                       /* (the ghost still knows) */
+			res = E_NONE
+		:: else -> res = E_CANCELED
+		fi
+#endif
 #ifdef HAVE_DEADLINES
 	:: REASON(fin) == R_DEADLINE ->
 		atomic {     /* iio_deadline_passed(iio_effective_deadline(rec)) */
@@ -824,6 +849,8 @@ inline call_(r)
 		fi
 	od;
 	printf("T%d: call returns %d (1 result, 3 ECANCELED, 4 ETIMEDOUT)\n", r, res);
+	/* P6: a cancel never ends a shielded call */
+	assert(!(shield[r] && res == E_CANCELED));
 	began = 0;
 	portable = 0;
 #ifdef HAVE_DEADLINES
@@ -859,6 +886,14 @@ inline bind_(r)
 	}
 }
 
+/* iio_shield_begin / iio_shield_end, around target 0's first call */
+#ifdef SHIELD
+#define SHIELD_BEGIN(r) shield[r] = (r == 0)
+#else
+#define SHIELD_BEGIN(r) skip
+#endif
+#define SHIELD_END(r) shield[r] = 0
+
 inline exit_(r)
 {
 	atomic {                                     /* model: exit */
@@ -866,6 +901,7 @@ inline exit_(r)
 		st[r] = EXITED_OF(st[r]);
 		printf("T%d: exit: incarnation -> %d\n", r, INC(st[r]));
 		sticky_g[r] = 0;
+		kept_g[r] = 0;
 		gapp[r] = 0;
 		gapp[NT + r] = 0
 	}
@@ -995,7 +1031,9 @@ proctype Target(byte r)
 		if
 		:: r == 0 ->
 			join_(r, 1);
+			SHIELD_BEGIN(r);
 			call_(r);
+			SHIELD_END(r);
 			leave_(r, 0);
 			call_(r)
 		:: else ->
@@ -1004,7 +1042,14 @@ proctype Target(byte r)
 #else
 		nops = 0;
 		do
-		:: nops < NOPS && (r == 0 || nops < NOPS1) -> nops++; call_(r)
+		:: nops < NOPS && (r == 0 || nops < NOPS1) ->
+			nops++;
+			if
+			:: nops == 1 -> SHIELD_BEGIN(r)
+			:: else
+			fi;
+			call_(r);
+			SHIELD_END(r)
 		:: else -> break
 		od;
 		nops = 0;
