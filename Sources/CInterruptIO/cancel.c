@@ -34,7 +34,7 @@ bool iio_hold(struct iio_record *rec, uint64_t incarnation) {
         if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)
             return false;
         if (iio_st_holders(s) == IIO_ST_HOLDERS_MAX) {
-            iio_relax(&spins); /* 127 holders at once: wait for one */
+            iio_relax(&spins); /* 63 holders at once: wait for one */
             s = atomic_load(&rec->state);
             continue;
         }

@@ -54,11 +54,17 @@
  *                           signal (PC-window op in a nested handler)
  *   bit  7      PORTABLE    the current operation entered the kernel through
  *                           the portable path (set at op begin)
- *   bits 8-14   HOLDERS     how many other threads hold the record: a
+ *   bits 8-13   HOLDERS     how many other threads hold the record: a
  *                           requester between its CAS and the end of its
  *                           send, a deadline setter; the owner may not leave
  *                           the operation or exit while any does, so the tid
  *                           and the incarnation stay what each holder saw
+ *                           (a 64th holder waits for one to release)
+ *   bit  14     KEPT        a cancel reached a call under a shield
+ *                           (shield.c): the first call after the shield
+ *                           fails -ECANCELED and clears it. Owner-only. In
+ *                           the low 32 bits so that op begin's test of the
+ *                           refusing bits stays one instruction
  *   bit  15     UNDELIVERED the kernel refused the request's signal (EAGAIN:
  *                           RLIMIT_SIGPENDING): the next requester sends it
  *   bits 16-23  GROUPS      how many cancelled groups the thread belongs to;
@@ -66,10 +72,7 @@
  *   bits 24-39  INCARNATION bumped when the thread exits; a handle names it.
  *                           A record whose incarnation reaches the top is
  *                           retired, never reused, so a handle never wraps
- *   bit  40     KEPT        a cancel reached a call under a shield
- *                           (shield.c): the first call after the shield
- *                           fails -ECANCELED and clears it. Owner-only
- *   bits 41-63  GENERATION  bumped when an operation begins; a deadline
+ *   bits 40-63  GENERATION  bumped when an operation begins; a deadline
  *                           request names it (and the target re-checks its
  *                           deadline anyway, so a wrapped generation can cost
  *                           a restart, never a wrong result)
@@ -92,9 +95,10 @@
 #define IIO_ST_CLEANUP ((uint64_t)1 << 6)
 #define IIO_ST_PORTABLE ((uint64_t)1 << 7)
 #define IIO_ST_HOLDERS_SHIFT 8
-#define IIO_ST_HOLDERS_MASK ((uint64_t)0x7f << IIO_ST_HOLDERS_SHIFT)
+#define IIO_ST_HOLDERS_MASK ((uint64_t)0x3f << IIO_ST_HOLDERS_SHIFT)
 #define IIO_ST_HOLD_ONE ((uint64_t)1 << IIO_ST_HOLDERS_SHIFT)
 #define IIO_ST_HOLDERS_MAX (IIO_ST_HOLDERS_MASK >> IIO_ST_HOLDERS_SHIFT)
+#define IIO_ST_KEPT ((uint64_t)1 << 14)
 #define IIO_ST_UNDELIVERED ((uint64_t)1 << 15)
 #define IIO_ST_GROUPS_SHIFT 16
 #define IIO_ST_GROUPS_MASK ((uint64_t)0xff << IIO_ST_GROUPS_SHIFT)
@@ -102,8 +106,7 @@
 #define IIO_ST_INC_SHIFT 24
 #define IIO_ST_INC_MAX ((uint64_t)0xffff)
 #define IIO_ST_INC_MASK (IIO_ST_INC_MAX << IIO_ST_INC_SHIFT)
-#define IIO_ST_KEPT ((uint64_t)1 << 40)
-#define IIO_ST_GEN_SHIFT 41
+#define IIO_ST_GEN_SHIFT 40
 #define IIO_ST_GEN_ONE ((uint64_t)1 << IIO_ST_GEN_SHIFT)
 #define IIO_ST_GEN_MAX (UINT64_MAX >> IIO_ST_GEN_SHIFT)
 

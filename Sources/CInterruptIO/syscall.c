@@ -13,6 +13,18 @@
 #include <unistd.h>
 
 
+/* The call under fault injection (fault.c), out of the way of the
+ * common path: an injected error instead of it, or it with a lowered
+ * count. */
+static __attribute__((noinline, cold)) long
+faulted_syscall(long nr, long a, long b, long c, long d, long e, long f) {
+    long args[6] = {a, b, c, d, e, f}, injected;
+    if (iio_fault_inject(nr, args, &injected))
+        return injected;
+    long r = syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+    return r == -1 ? -errno : r;
+}
+
 static long portable_syscall(const _Atomic uint64_t *state, long nr, long a,
                              long b, long c, long d, long e, long f) {
     /* model: portable_check */
@@ -20,13 +32,8 @@ static long portable_syscall(const _Atomic uint64_t *state, long nr, long a,
         return -ECANCELED;
     if (__builtin_expect(
             atomic_load_explicit(&iio_faults_active, memory_order_relaxed),
-            0)) {
-        long args[6] = {a, b, c, d, e, f}, injected;
-        if (iio_fault_inject(nr, args, &injected))
-            return injected;
-        a = args[0], b = args[1], c = args[2], d = args[3], e = args[4],
-        f = args[5];
-    }
+            0))
+        return faulted_syscall(nr, a, b, c, d, e, f);
     /* The gap the PC window closes is here; a request to a portable
      * operation arms a resend timer to cover it (cancel.c). */
     long r = syscall(nr, a, b, c, d, e, f); /* model: portable_syscall */
@@ -83,43 +90,9 @@ op_begin_deadline(struct iio_record *rec, uint64_t candidate, bool changed,
     return rec;
 }
 
-/*
- * Why op begin stopped: no record yet, a cancel in force, or already inside
- * an operation. Under a shield a cancel in force does not refuse: the op
- * begins, ignoring the cancelled bits from now on (*refuse).
- */
-static __attribute__((noinline)) struct iio_record *
-op_begin_refused(struct iio_record *rec, uint64_t s, uint64_t *refuse,
-                 long *error) {
-    if (rec == NULL) {
-        int err = iio_bind_slow(&rec);
-        if (err < 0) {
-            *error = err;
-            return NULL;
-        }
-        return rec; /* registered: the caller begins again */
-    }
-    if (s & IIO_ST_CANCELLED_BITS) {
-        if (iio_tls_shield_depth == 0) {
-            if (s & IIO_ST_KEPT) /* the cancel a shield kept: spent now */
-                atomic_fetch_and(&rec->state, ~IIO_ST_KEPT);
-            *error = -ECANCELED;
-            return NULL;
-        }
-        if (!(s & IIO_ST_IN_OP)) {
-            *refuse = IIO_ST_IN_OP;
-            return rec;
-        }
-    }
-    /* Nested in an application handler that interrupted one of our calls
-     * on this thread: the call runs uninterruptibly (the word belongs to
-     * the outer call), but a deadline already passed still fails it. */
-    uint64_t deadline = iio_effective_deadline(rec);
-    *error = deadline != IIO_NEVER && iio_deadline_passed(deadline)
-                 ? -ETIMEDOUT
-                 : 0;
-    return NULL;
-}
+static struct iio_record *op_begin_refused(struct iio_record *rec,
+                                           uint64_t s, long *error,
+                                           bool *portable);
 
 _Static_assert(IIO_ENTRY_PORTABLE == 1 && IIO_ENTRY_PC_WINDOW == 0 &&
                    IIO_ST_PORTABLE == (uint64_t)IIO_ENTRY_PORTABLE << 7,
@@ -144,20 +117,13 @@ _Static_assert(IIO_ENTRY_PORTABLE == 1 && IIO_ENTRY_PC_WINDOW == 0 &&
  * before that load; elsewhere op_begin_deadline fences.
  */
 static inline __attribute__((always_inline)) struct iio_record *
-op_begin(long *error, bool *portable) {
+op_begin_refusing(const uint64_t refuse, long *error, bool *portable) {
     struct iio_record *rec = iio_tls_record;
-    uint64_t s = 0;
-    uint64_t refuse = IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS;
-    for (;;) {
-        if (__builtin_expect(rec != NULL, 1)) {
-            s = atomic_load_explicit(&rec->state, memory_order_relaxed);
-            if (__builtin_expect(!(s & refuse), 1))
-                break;
-        }
-        rec = op_begin_refused(rec, s, &refuse, error);
-        if (rec == NULL)
-            return NULL;
-    }
+    if (__builtin_expect(rec == NULL, 0))
+        return op_begin_refused(NULL, 0, error, portable);
+    uint64_t s = atomic_load_explicit(&rec->state, memory_order_relaxed);
+    if (__builtin_expect(s & refuse, 0))
+        return op_begin_refused(rec, s, error, portable);
     uint64_t candidate = iio_tls_call_deadline;
     uint64_t thread_deadline =
         atomic_load_explicit(&rec->thread_deadline_ns, memory_order_relaxed);
@@ -180,12 +146,8 @@ op_begin(long *error, bool *portable) {
         (uint64_t)atomic_load_explicit(&iio_mode, memory_order_relaxed) << 7;
     *portable = entry != 0;
     do {
-        if (__builtin_expect(s & refuse, 0)) {
-            rec = op_begin_refused(rec, s, &refuse, error);
-            if (rec == NULL)
-                return NULL;
-            continue; /* shielded: begin ignoring the cancelled bits */
-        }
+        if (__builtin_expect(s & refuse, 0))
+            return op_begin_refused(rec, s, error, portable);
         /* model: op_begin */
     } while (!atomic_compare_exchange_weak_explicit(
         &rec->state, &s, (s + IIO_ST_GEN_ONE) | IIO_ST_IN_OP | entry,
@@ -195,6 +157,50 @@ op_begin(long *error, bool *portable) {
     if (__builtin_expect(candidate != IIO_NEVER || changed, 0))
         return op_begin_deadline(rec, candidate, changed, error);
     return rec;
+}
+
+/* The common case: refused by an operation in flight or a cancel in
+ * force. Each caller gets its own copy with the mask a constant. */
+static inline __attribute__((always_inline)) struct iio_record *
+op_begin(long *error, bool *portable) {
+    return op_begin_refusing(IIO_ST_IN_OP | IIO_ST_CANCELLED_BITS, error,
+                             portable);
+}
+
+/*
+ * Why op begin stopped, off the common path: no record yet (register, then
+ * begin), a cancel in force (-ECANCELED; under a shield the op begins,
+ * refused only by an operation in flight), or already inside an operation.
+ */
+static __attribute__((noinline)) struct iio_record *
+op_begin_refused(struct iio_record *rec, uint64_t s, long *error,
+                 bool *portable) {
+    if (rec == NULL) {
+        int err = iio_bind_slow(&rec);
+        if (err < 0) {
+            *error = err;
+            return NULL;
+        }
+        return op_begin(error, portable);
+    }
+    if (s & IIO_ST_CANCELLED_BITS) {
+        if (iio_tls_shield_depth == 0) {
+            if (s & IIO_ST_KEPT) /* the cancel a shield kept: spent now */
+                atomic_fetch_and(&rec->state, ~IIO_ST_KEPT);
+            *error = -ECANCELED;
+            return NULL;
+        }
+        if (!(s & IIO_ST_IN_OP))
+            return op_begin_refusing(IIO_ST_IN_OP, error, portable);
+    }
+    /* Nested in an application handler that interrupted one of our calls
+     * on this thread: the call runs uninterruptibly (the word belongs to
+     * the outer call), but a deadline already passed still fails it. */
+    uint64_t deadline = iio_effective_deadline(rec);
+    *error = deadline != IIO_NEVER && iio_deadline_passed(deadline)
+                 ? -ETIMEDOUT
+                 : 0;
+    return NULL;
 }
 
 /* Ends the operation once no holder is left; returns the word as it was
@@ -284,7 +290,7 @@ static long uninterruptible_call(enum eintr_policy policy, long nr, long a,
     }
 }
 
-long iio_interruptible_syscall(enum eintr_policy policy, long nr, long a,
+static long interruptible_with(enum eintr_policy policy, long nr, long a,
                                long b, long c, long d, long e, long f) {
     long error;
     bool portable;
@@ -295,9 +301,16 @@ long iio_interruptible_syscall(enum eintr_policy policy, long nr, long a,
     return op_call_and_end(rec, portable, policy, nr, a, b, c, d, e, f);
 }
 
+/* For the wrappers in other files (calls.c, timed_waits.c); the ones here
+ * call the static form, which the compiler specialises per policy. */
+long iio_interruptible_syscall(enum eintr_policy policy, long nr, long a,
+                               long b, long c, long d, long e, long f) {
+    return interruptible_with(policy, nr, a, b, c, d, e, f);
+}
+
 static inline long interruptible(long nr, long a, long b, long c, long d,
                                  long e, long f) {
-    return iio_interruptible_syscall(RETRY_EINTR, nr, a, b, c, d, e, f);
+    return interruptible_with(RETRY_EINTR, nr, a, b, c, d, e, f);
 }
 
 #define L(x) ((long)(x))
