@@ -157,8 +157,9 @@
 #define INC(s)     (((s) >> ISH) & INC_MAX)
 #define GEN(s)     (((s) >> GENSH) & GEN_MAX)
 #define OP_BITS    (IN_OP | CANCEL | RMASK | CLEANUP | PORTABLE)
-/* KEPT: above the generation, as bit 40 sits below it in the C word (the
- * place does not matter, only that GEN_BUMP never reaches it) */
+/* KEPT: bit 14 in the C word; here above the generation, where there is
+ * room (the place does not matter, only that no field's arithmetic
+ * reaches it) */
 #define KEPT       (1 << (GENSH + GEN_BITS))
 #define CANCELLED_BITS (STICKY | GMASK | KEPT)
 #define GEN_BUMP(s) (((s) & ~GENMASK) | (((GEN(s) + 1) & GEN_MAX) << GENSH))
