@@ -29,7 +29,7 @@ test -s "$work/Sources/readme/main.swift"
 swift build --package-path "$work" 2>&1 | tail -3
 out=$(timeout 30 "$work/.build/debug/readme")
 echo "$out"
-for line in "no data in time" "async read 5 bytes" "the scope's deadline ended the read"; do
+for line in "no data in time" "async read 5 bytes" "the scope's deadline ended the read" "shielded write of 10 bytes"; do
   grep -qx "$line" <<<"$out" || { echo "FAIL: the README example did not print: $line"; exit 1; }
 done
 [ "$(grep -cx closed <<<"$out")" = 3 ] || { echo "FAIL: close did not end all three blocked reads"; exit 1; }
