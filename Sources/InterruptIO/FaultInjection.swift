@@ -17,27 +17,30 @@ import SystemPackage
 /// The corresponding C functions are `iio_faults_enable`,
 /// `iio_faults_disable` and `iio_faults_counts`.
 public enum FaultInjection {
-    /// Which faults to inject.
-    public struct Kinds: OptionSet, Sendable, Hashable {
-        /// The `IIO_FAULT_*` bits.
-        public let rawValue: UInt32
-        /// Kinds from `IIO_FAULT_*` bits.
-        public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// A kind of fault to inject.
+    public enum Kind: Sendable, Hashable, CaseIterable {
         /// Transfers made with a smaller count (read, write, send, receive,
         /// their vector forms, splice, tee, sendfile, copy_file_range).
-        public static let shortCounts = Kinds(rawValue: IIO_FAULT_SHORT)
+        case shortCounts
         /// A foreign `EINTR`, which the library retries.
-        public static let interruptions = Kinds(rawValue: IIO_FAULT_EINTR)
+        case interruptions
         /// `Errno.canceled` instead of the call.
-        public static let cancellations = Kinds(rawValue: IIO_FAULT_CANCELED)
+        case cancellations
         /// `Errno.timedOut` instead of the call.
-        public static let timeouts = Kinds(rawValue: IIO_FAULT_TIMEDOUT)
-        /// Every kind.
-        public static let all: Kinds = [.shortCounts, .interruptions, .cancellations, .timeouts]
+        case timeouts
+
+        var bit: UInt32 {
+            switch self {
+            case .shortCounts: IIO_FAULT_SHORT
+            case .interruptions: IIO_FAULT_EINTR
+            case .cancellations: IIO_FAULT_CANCELED
+            case .timeouts: IIO_FAULT_TIMEDOUT
+            }
+        }
     }
 
     /// What was injected since the last ``enable(_:rate:seed:)``.
-    public struct Counts: Sendable, Hashable {
+    public struct Counts: Sendable, Equatable {
         /// Calls that drew (every call made while on).
         public var calls: UInt64
         /// Transfers made with a smaller count.
@@ -54,9 +57,12 @@ public enum FaultInjection {
     /// the fraction of calls that get a fault, 0...1.
     ///
     /// - Throws: `Errno.invalidArgument` for no kinds or a rate outside 0...1.
-    public static func enable(_ kinds: Kinds = .all, rate: Double, seed: UInt64 = 0) throws(Errno) {
+    public static func enable(
+        _ kinds: Set<Kind> = Set(Kind.allCases), rate: Double, seed: UInt64 = 0
+    ) throws(Errno) {
         guard rate >= 0, rate <= 1 else { throw .invalidArgument }
-        let result = iio_faults_enable(kinds.rawValue, UInt32((rate * 1_000_000).rounded()), seed)
+        let bits = kinds.reduce(0) { $0 | $1.bit }
+        let result = iio_faults_enable(bits, UInt32((rate * 1_000_000).rounded()), seed)
         if result < 0 { throw Errno(rawValue: -result) }
     }
 
