@@ -208,9 +208,12 @@ int iio_clear_cancel(iio_thread_t thread) {
     for (;;) {
         if ((s & IIO_ST_EXITED) || iio_st_incarnation(s) != incarnation)
             return -ESRCH;
-        /* model: clear_sticky (groups' cancels are not ours to clear) */
-        if (!(s & IIO_ST_STICKY) ||
-            atomic_compare_exchange_weak(&rec->state, &s, s & ~IIO_ST_STICKY))
+        /* model: clear_sticky (groups' cancels are not ours to clear; a
+         * cancel a shield kept is, so that a thread reused for other work,
+         * a pool's, starts clean) */
+        uint64_t clear = IIO_ST_STICKY | IIO_ST_KEPT;
+        if (!(s & clear) ||
+            atomic_compare_exchange_weak(&rec->state, &s, s & ~clear))
             return 0;
     }
 }

@@ -62,7 +62,8 @@
  *                           (a 64th holder waits for one to release)
  *   bit  14     KEPT        a cancel reached a call under a shield
  *                           (shield.c): the first call after the shield
- *                           fails -ECANCELED and clears it. Owner-only. In
+ *                           fails -ECANCELED and clears it. Set only by
+ *                           the owner; iio_clear_cancel clears it too. In
  *                           the low 32 bits so that op begin's test of the
  *                           refusing bits stays one instruction
  *   bit  15     UNDELIVERED the kernel refused the request's signal (EAGAIN:

@@ -4,7 +4,9 @@
  * pthread_setcancelstate(PTHREAD_CANCEL_DISABLE) does for pthread_cancel.
  *
  * Only the owner acts on it, so it lives in a thread-local depth and in
- * the owner-only KEPT bit of the state word; requesters do not change:
+ * the KEPT bit of the state word, which only the owner sets (and
+ * iio_clear_cancel clears, as it clears a sticky cancel); requesters do
+ * not change:
  * - a cancel in force (sticky, a group's, a kept one) does not refuse op
  *   begin while the depth is non-zero (syscall.c, op_begin_refused);
  * - a cancel that interrupts a shielded call makes it go on, as a re-check

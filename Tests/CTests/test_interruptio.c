@@ -2268,6 +2268,46 @@ static long shielded_read_with_deadline(void *p) {
 
 /* Deadlines are not shielded: a shielded read with a deadline ends at it,
  * even while cancels are being kept. */
+/* iio_clear_cancel drops a kept cancel, as the async pool does between
+ * calls on one thread: nothing carries over to unrelated work. */
+static long shielded_read_then_clear(void *p) {
+    struct shielded_reader *r = p;
+    iio_shield_begin();
+    r->in_scope = iio_read(r->fd, r->buf, sizeof r->buf);
+    r->scope_end = iio_shield_end();
+    iio_thread_t self;
+    iio_self(&self);
+    r->deadline_read = iio_clear_cancel(self);
+    r->after = iio_write(r->fd + 1, "z", 1); /* the pipe's write end */
+    return 0;
+}
+
+static void test_shield_kept_cancel_cleared_by_clear_cancel(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK_EQ(p[1], p[0] + 1);
+    struct shielded_reader r = {.fd = p[0]};
+    struct blocked_call c;
+    start_call(&c, shielded_read_then_clear, &r);
+    sleep_us(20000);
+    int reached = 0;
+    for (int i = 0; i < 10 && !reached; i++) {
+        reached = iio_cancel(c.handle) == 1;
+        sleep_us(5000);
+    }
+    CHECK(reached);
+    CHECK_EQ(write(p[1], "ab", 2), 2);
+    while (!atomic_load(&c.done))
+        sleep_us(1000);
+    pthread_join(c.thread, NULL);
+    CHECK_EQ(r.in_scope, 2);
+    CHECK_EQ(r.scope_end, 1);
+    CHECK_EQ(r.deadline_read, 0); /* iio_clear_cancel */
+    CHECK_EQ(r.after, 1);         /* the kept cancel is gone */
+    close(p[0]);
+    close(p[1]);
+}
+
 static void test_shield_lets_deadlines_fire(void) {
     int p[2];
     CHECK(pipe(p) == 0);
@@ -2562,6 +2602,7 @@ int main(int argc, char **argv) {
     RUN(test_deadline_fork_with_deadlines_pending);
     RUN(test_fd_future_deadline_fires_for_every_reader);
     RUN(test_shield_keeps_cancels_until_scope_ends);
+    RUN(test_shield_kept_cancel_cleared_by_clear_cancel);
     RUN(test_shield_lets_deadlines_fire);
     RUN(test_shield_with_sticky_cancel_and_nesting);
     RUN(test_shield_group_cancel_poll_keeps_end_time);

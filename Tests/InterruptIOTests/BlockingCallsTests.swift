@@ -149,6 +149,32 @@ private let readSystemCall: CLong = 63 // aarch64, riscv64: the generic table
         #expect(outcome?.2 == .canceled)   // and ended the first call after
     }
 
+    /// A Task cancelled while its pool operation sits in a shield: the
+    /// operation finishes; the kept cancel does not leak into the next
+    /// operations that pool thread runs.
+    @Test func aKeptCancelStaysWithItsPoolOperation() async throws {
+        let (reader, writer) = try pipePair()
+        defer { try? reader.close(); try? writer.close() }
+        let task = Task {
+            try await BlockingPool.run { () throws(Errno) -> [UInt8] in
+                try InterruptIO.shielded { () throws(Errno) in try reader.read(upToCount: 8, deadline: .after(.seconds(5))) }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        task.cancel()
+        try await Task.sleep(for: .milliseconds(50))
+        _ = try await writer.write([4, 2], deadline: .never)
+        #expect(try await task.value == [4, 2])   // the shielded read finished
+        for round in 0..<20 {
+            let byte = UInt8(round)
+            let echoed = try await BlockingPool.run { () throws(Errno) -> [UInt8] in
+                _ = try writer.write([byte], deadline: .after(.seconds(1)))
+                return try reader.read(upToCount: 1, deadline: .after(.seconds(1)))
+            }
+            #expect(echoed == [byte])
+        }
+    }
+
     @Test func deadlinesStillEndShieldedCalls() throws {
         let (reader, writer) = try pipePair()
         defer { try? reader.close(); try? writer.close() }

@@ -437,7 +437,8 @@ inline clear_sticky_(r, hinc, hlife)
 		:: else ->
 			assert(lifetime[r] == hlife);
 #ifndef MUT_CLEAR_ALL
-			st[r] = st[r] & ~STICKY;
+			st[r] = st[r] & ~(STICKY | KEPT);    /* a kept cancel too */
+			kept_g[r] = 0;
 #else
 			st[r] = st[r] & ~(STICKY | GMASK);
 #endif

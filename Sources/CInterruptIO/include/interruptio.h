@@ -213,7 +213,8 @@ int iio_cancel(iio_thread_t thread);
  */
 int iio_cancel_sticky(iio_thread_t thread);
 
-/* Clears a sticky cancel (not a group's). 0, or -ESRCH / -EINVAL. */
+/* Clears a sticky cancel and a cancel a shield kept (not a group's). 0, or
+ * -ESRCH / -EINVAL. */
 int iio_clear_cancel(iio_thread_t thread);
 
 /* 1 when the calling thread's next call fails with -ECANCELED: a sticky
