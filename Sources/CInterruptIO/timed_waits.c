@@ -236,37 +236,61 @@ int iio_sigwaitinfo(const sigset_t *set, void *info) {
 
 /* ---- Sleeping ------------------------------------------------------------- */
 
-/* A relative sleep becomes an absolute one on the same clock, so a retried
- * EINTR sleeps until the same end. */
+/* a + b for non-negative times, saturating at the largest time_t (the
+ * kernel caps a sleep at about 292 years anyway). */
+static struct timespec time_after(struct timespec a, struct timespec b) {
+    struct timespec sum = {.tv_nsec = a.tv_nsec + b.tv_nsec};
+    time_t carry = sum.tv_nsec >= (long)NS_PER_S;
+    sum.tv_nsec -= carry ? (long)NS_PER_S : 0;
+    if (__builtin_add_overflow(a.tv_sec, b.tv_sec, &sum.tv_sec) ||
+        __builtin_add_overflow(sum.tv_sec, carry, &sum.tv_sec))
+        return (struct timespec){.tv_sec = (time_t)(~(uint64_t)0 >> 1)};
+    return sum;
+}
+
+/* end - now, or zero once passed; both non-negative, so no overflow. */
+static struct timespec time_until(struct timespec end, struct timespec now) {
+    if (end.tv_sec < now.tv_sec ||
+        (end.tv_sec == now.tv_sec && end.tv_nsec <= now.tv_nsec))
+        return (struct timespec){0, 0};
+    struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
+    if (left.tv_nsec < 0) {
+        left.tv_sec--;
+        left.tv_nsec += (long)NS_PER_S;
+    }
+    return left;
+}
+
+/*
+ * A relative sleep becomes an absolute one, so a retried EINTR sleeps until
+ * the same end. On a clock that can be set (CLOCK_REALTIME, CLOCK_TAI) the
+ * end is taken on CLOCK_MONOTONIC, as the kernel itself does for relative
+ * timers: a relative sleep measures elapsed time, whatever the clock is set
+ * to meanwhile (POSIX).
+ */
 int iio_clock_nanosleep(int clock, int flags, const struct timespec *request,
                         struct timespec *remaining) {
     if (request == NULL)
         return -EFAULT;
-    struct timespec end = *request;
+    if (malformed(request))
+        return -EINVAL;
     bool relative = !(flags & TIMER_ABSTIME);
-    if (relative) {
-        if (malformed(request))
-            return -EINVAL;
-        struct timespec now;
-        if (clock_gettime(clock, &now) != 0)
-            return -errno;
-        end.tv_sec = now.tv_sec + request->tv_sec;
-        end.tv_nsec = now.tv_nsec + request->tv_nsec;
-        if (end.tv_nsec >= (long)NS_PER_S) {
-            end.tv_sec++;
-            end.tv_nsec -= (long)NS_PER_S;
-        }
-    }
+    if (!relative)
+        return (int)iio_interruptible_syscall(RETRY_EINTR, SYS_clock_nanosleep,
+                                              clock, TIMER_ABSTIME,
+                                              L(request), 0, 0, 0);
+    int measured_on =
+        clock == CLOCK_REALTIME || clock == CLOCK_TAI ? CLOCK_MONOTONIC : clock;
+    struct timespec now;
+    if (clock_gettime(measured_on, &now) != 0)
+        return -errno;
+    struct timespec end = time_after(now, *request);
     int r = (int)iio_interruptible_syscall(RETRY_EINTR, SYS_clock_nanosleep,
-                                           clock, TIMER_ABSTIME, L(&end), 0,
-                                           0, 0);
-    if (r < 0 && relative && remaining != NULL) {
-        struct timespec now = {0, 0};
-        clock_gettime(clock, &now);
-        long long ns = ((long long)end.tv_sec - now.tv_sec) * NS_PER_S +
-                       (end.tv_nsec - now.tv_nsec);
-        *remaining = ns > 0 ? timespec_of((uint64_t)ns)
-                            : (struct timespec){0, 0};
+                                           measured_on, TIMER_ABSTIME, L(&end),
+                                           0, 0, 0);
+    if (r < 0 && remaining != NULL) {
+        clock_gettime(measured_on, &now);
+        *remaining = time_until(end, now);
     }
     return r;
 }

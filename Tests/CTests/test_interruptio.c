@@ -29,124 +29,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed, skipped;
-static const char *current_test;
-
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "  FAIL %s:%d (%s): %s\n", __FILE__, __LINE__,    \
-                    current_test, #cond);                                     \
-            test_ok = false;                                                  \
-        }                                                                     \
-    } while (0)
-#define CHECK_EQ(a, b)                                                        \
-    do {                                                                      \
-        long long a_ = (long long)(a), b_ = (long long)(b);                   \
-        if (a_ != b_) {                                                       \
-            fprintf(stderr, "  FAIL %s:%d (%s): %s == %lld, expected %lld\n", \
-                    __FILE__, __LINE__, current_test, #a, a_, b_);            \
-            test_ok = false;                                                  \
-        }                                                                     \
-    } while (0)
-
-static bool test_ok;
-static bool skip_requested(const char *name) {
-    const char *list = getenv("INTERRUPTIO_SKIP");
-    if (!list)
-        return false;
-    size_t len = strlen(name);
-    for (const char *p = strstr(list, name); p; p = strstr(p + 1, name))
-        if ((p == list || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
-            return true;
-    return false;
-}
-
-#define RUN(fn)                                                               \
-    do {                                                                      \
-        current_test = #fn;                                                   \
-        if (skip_requested(#fn)) {                                            \
-            skipped++;                                                        \
-            printf("skip %s\n", #fn);                                         \
-            break;                                                            \
-        }                                                                     \
-        test_ok = true;                                                       \
-        fn();                                                                 \
-        if (test_ok) {                                                        \
-            passed++;                                                         \
-            printf("ok   %s\n", #fn);                                         \
-        } else {                                                              \
-            failed++;                                                         \
-            printf("FAIL %s\n", #fn);                                         \
-        }                                                                     \
-        fflush(stdout);                                                       \
-    } while (0)
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "test_harness.h"
 
 static void sleep_us(long us) {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
     nanosleep(&ts, NULL);
 }
 
-/* ---- Watchdog: any test that hangs fails the whole program ------------- */
 
-static _Atomic long progress;
-static void *watchdog(void *arg) {
-    (void)arg;
-    long last = -1;
-    int quiet = 0;
-    for (;;) {
-        sleep(1);
-        long p = atomic_load(&progress);
-        quiet = p == last ? quiet + 1 : 0;
-        last = p;
-        if (quiet >= 20) {
-            fprintf(stderr, "watchdog: no progress for 20 s in %s: a call "
-                            "hangs\n", current_test);
-            _exit(3);
-        }
-    }
-    return NULL;
-}
-#define TICK() atomic_fetch_add(&progress, 1)
-
-/* ---- A helper thread that runs one blocking call ----------------------- */
-
-typedef long (*blocking_fn)(void *arg);
-struct blocked_call {
-    blocking_fn fn;
-    void *arg;
-    pthread_t thread;
-    iio_thread_t handle;
-    _Atomic int ready;
-    _Atomic int done;
-    long result;
-    double returned_at;
-};
-
-static void *blocked_call_main(void *p) {
-    struct blocked_call *c = p;
-    iio_self(&c->handle);
-    atomic_store(&c->ready, 1);
-    c->result = c->fn(c->arg);
-    c->returned_at = now_s();
-    atomic_store(&c->done, 1);
-    return NULL;
-}
-
-static void start_call(struct blocked_call *c, blocking_fn fn, void *arg) {
-    memset(c, 0, sizeof *c);
-    c->fn = fn;
-    c->arg = arg;
-    pthread_create(&c->thread, NULL, blocked_call_main, c);
-    while (!atomic_load(&c->ready))
-        sched_yield();
-}
 
 /* Cancels until the call is seen in flight, then waits for its return. */
 static double cancel_and_join(struct blocked_call *c) {
