@@ -39,6 +39,7 @@
  *                     | a relative {LONG_MAX, 0} sleep          | yes    | yes      | sleeps, as clock_nanosleep(2) does (the end saturates; it said
  *                     |                                         |        |          |   -EINVAL at once before: signed overflow of now + request)
  * iio_sleep_until     | a 10 s sleep                            | yes    | yes      | returns 0 at its end (>= 100 ms for 100 ms); an end in the past: 0 at once
+ * iio_read (a tty)    | a pty master with no output             | yes    | yes      | then reads what the slave writes (raw mode)
  * iio_tcdrain         | (pty slave with unread output)          | -      | -        | a pty holds no output to drain: returns 0 at once, never blocks; pipe: -ENOTTY
  * iio_ioctl           | (FIONREAD on a pipe)                    | -      | -        | not blocking here; driver waits (TIOCMIWAIT) need a serial line, not testable here
  * iio_futex_wait      | a word nobody changes                   | yes    | yes      | then 0 when woken by FUTEX_WAKE (private and shared); -EAGAIN on a mismatched value
@@ -79,6 +80,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1588,6 +1590,36 @@ static void test_tcdrain_pty_and_pipe(void) {
     close(p[0]); close(p[1]); close(slave); close(master);
 }
 
+static long do_pty_read(void *p) {
+    struct splice_args *a = p;
+    char buf[8];
+    return iio_read(a->in, buf, sizeof buf);
+}
+
+/* A terminal: a read of a pty master with no output blocks in the tty
+ * layer's wait, which a signal interrupts; the input queue is intact. */
+static void test_pty_read_cancel_deadline_then_reads(void) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    CHECK(master >= 0);
+    CHECK_EQ(grantpt(master), 0);
+    CHECK_EQ(unlockpt(master), 0);
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    CHECK(slave >= 0);
+    struct termios raw;
+    CHECK_EQ(tcgetattr(slave, &raw), 0);
+    cfmakeraw(&raw);
+    CHECK_EQ(tcsetattr(slave, TCSANOW, &raw), 0);
+    struct splice_args a = {master, -1, 0, NULL};
+    expect_cancelled("pty read", do_pty_read, &a);
+    expect_deadline("pty read", do_pty_read, &a);
+    CHECK_EQ(write(slave, "tty", 3), 3);
+    char buf[8] = {0};
+    CHECK_EQ(iio_read(master, buf, sizeof buf), 3);
+    CHECK(memcmp(buf, "tty", 3) == 0);
+    close(slave);
+    close(master);
+}
+
 static void test_ioctl_fionread(void) {
     int p[2];
     CHECK(pipe(p) == 0);
@@ -1764,6 +1796,7 @@ int main(void) {
     RUN(test_sleep_until);
     RUN(test_clock_nanosleep_huge_relative_request);
     RUN(test_tcdrain_pty_and_pipe);
+    RUN(test_pty_read_cancel_deadline_then_reads);
     RUN(test_ioctl_fionread);
     RUN(test_futex_wait);
     RUN(test_syscall_read_cancel_deadline_then_reads);
