@@ -92,6 +92,27 @@ private let readSystemCall: CLong = 63 // aarch64, riscv64: the generic table
         #expect(bounded.join(within: .seconds(2)) == .some(.timedOut))
     }
 
+    @Test func waitForSignalReturnsItOrNilAtItsOwnTimeout() throws {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGUSR2)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &set, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        let start = Deadline.now
+        #expect(try InterruptIO.waitForSignal(in: set, timeout: .milliseconds(50), deadline: .never) == nil)
+        #expect(Deadline.now - start >= .milliseconds(50))
+        #expect(throws: Errno.timedOut) {
+            _ = try InterruptIO.waitForSignal(in: set, timeout: .seconds(5), deadline: .after(.milliseconds(30)))
+        }
+        pthread_kill(pthread_self(), SIGUSR2)
+        #expect(try InterruptIO.waitForSignal(in: set, deadline: .after(.seconds(1))) == SIGUSR2)
+        var ours = sigset_t()
+        sigemptyset(&ours)
+        sigaddset(&ours, iio_signal())
+        #expect(throws: Errno.invalidArgument) { _ = try InterruptIO.waitForSignal(in: ours, deadline: .never) }
+    }
+
     @Test func systemCallEscapeHatchIsInterruptible() throws {
         let (reader, writer) = try pipePair()
         defer { try? reader.close(); try? writer.close() }
