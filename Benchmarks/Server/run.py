@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Echo-server benchmark (issue 15): thread per connection with InterruptIO
+deadlines against SwiftNIO, Go's net and plain C, under one closed-loop load
+generator.
+
+    python3 Benchmarks/Server/run.py            # the full run (about 5 min)
+    python3 Benchmarks/Server/run.py --quick    # CI: builds, echoes, SIGTERM
+
+Builds the four servers and the generator (Swift: `swift build -c release
+--product ...` in Benchmarks/; C: cc; Go: go build, with its cache under
+Benchmarks/.build-server/), then runs each server alone against the
+generator at each connection count, one at a time, rotating the servers'
+order from one repetition and count to the next so that machine drift
+spreads evenly. After each load the generator keeps its connections open;
+the runner sends SIGTERM and times the server's exit, which must be status 0
+with every connection closed by the server.
+
+Prints one table (medians over the repetitions): throughput relative to the
+best server at that count, latency p50/p99/p99.9, the server's RSS and
+thread count at the end of the load (/proc/PID/status), its CPU time per
+request, and the time from SIGTERM to exit. Every run's raw figures go to
+--json (default Benchmarks/.build-server/last-run.json).
+
+Exit status: 0 when every run echoed correctly (every response equal to its
+request, no connection failed) and every server exited 0 on SIGTERM after
+closing its connections; 1 otherwise. No figure is checked against a target.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.dirname(HERE)              # Benchmarks/
+OUT = os.path.join(PACKAGE, ".build-server")  # gitignored (.build-*)
+SERVERS = ["interruptio", "nio", "go", "c"]
+LABELS = {
+    "interruptio": "InterruptIO, thread/conn",
+    "interruptio-per-call": "InterruptIO, per-call deadlines",
+    "nio": "SwiftNIO, 1 loop/core",
+    "go": "Go net, goroutine/conn",
+    "c": "C, thread/conn, SO_RCVTIMEO",
+}
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_checked(command, **kwargs):
+    log("$ " + " ".join(command))
+    subprocess.run(command, check=True, **kwargs)
+
+
+def build():
+    """Builds the servers and the generator."""
+    os.makedirs(OUT, exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    for source, binary in (("loadgen.c", "loadgen"), ("echo-server.c", "echo-server-c")):
+        run_checked([cc, "-O2", "-std=c11", "-Wall", "-Wextra", "-pthread",
+                     "-o", os.path.join(OUT, binary), os.path.join(HERE, source)])
+    go_env = dict(os.environ, GOCACHE=os.path.join(OUT, "gocache"), GOPATH=os.path.join(OUT, "gopath"),
+                  GOPROXY="off", GOFLAGS="", GO111MODULE="on", CGO_ENABLED="0")
+    run_checked(["go", "build", "-o", os.path.join(OUT, "echo-server-go"), "."],
+                cwd=os.path.join(HERE, "go"), env=go_env)
+    for product in ("echo-bench-interruptio", "echo-bench-nio"):
+        run_checked(["swift", "build", "-c", "release", "--package-path", PACKAGE, "--product", product])
+
+
+def binaries():
+    """{server: argv} and the generator's path."""
+    bin_path = subprocess.run(["swift", "build", "-c", "release", "--package-path", PACKAGE, "--show-bin-path"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    swift_server = os.path.join(bin_path, "echo-bench-interruptio")
+    servers = {
+        "interruptio": [swift_server],
+        "interruptio-per-call": [swift_server, "--per-call"],
+        "nio": [os.path.join(bin_path, "echo-bench-nio")],
+        "go": [os.path.join(OUT, "echo-server-go")],
+        "c": [os.path.join(OUT, "echo-server-c")],
+    }
+    return servers, os.path.join(OUT, "loadgen")
+
+
+def raise_fd_limit(connections):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = connections + 256
+    if soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        sys.exit(f"run.py: {connections} connections need {need} descriptors, the hard limit is {hard} "
+                 f"(raise it: ulimit -Hn {need})")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers and the generator inherit it
+
+
+def read_line(pipe, timeout, what):
+    """One line from a child's stdout within timeout seconds."""
+    ready, _, _ = select.select([pipe], [], [], timeout)
+    if not ready:
+        raise RuntimeError(f"{what}: nothing on stdout within {timeout} s")
+    line = pipe.readline()
+    if not line:
+        raise RuntimeError(f"{what}: stdout closed")
+    return line.decode().strip()
+
+
+def one_run(name, argv, loadgen, connections, duration, warmup):
+    """One server, one load, one SIGTERM. Returns the run's record."""
+    record = {"server": name, "connections": connections, "ok": False}
+    server = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    generator = None
+    try:
+        first = read_line(server.stdout, 30, name)
+        match = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", first)
+        if not match:
+            raise RuntimeError(f"{name}: unexpected first line {first!r}")
+        generator = subprocess.Popen(
+            [loadgen, "--port", match.group(1), "--connections", str(connections),
+             "--duration", str(duration), "--warmup", str(warmup),
+             "--server-pid", str(server.pid), "--hold"], stdout=subprocess.PIPE)
+        record.update(json.loads(read_line(generator.stdout, duration + warmup + 60, "loadgen")))
+        # The load is over; the N connections are open and idle.
+        start = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        record["server_status"] = server.wait(timeout=30)
+        record["shutdown_ms"] = (time.monotonic() - start) * 1e3
+        record.update(json.loads(read_line(generator.stdout, 35, "loadgen (hold)")))
+        record["loadgen_status"] = generator.wait(timeout=10)
+        record["ok"] = (record["loadgen_status"] == 0 and record["server_status"] == 0
+                        and record["mismatches"] == 0 and record["errors"] == 0
+                        and record["closed_by_server"] == record["held"] == connections)
+    except (RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError) as error:
+        record["failure"] = str(error)
+    finally:
+        for child in (generator, server):
+            if child and child.poll() is None:
+                child.kill()
+                child.wait()
+    return record
+
+
+def median(runs, key):
+    values = [r[key] for r in runs if r.get(key) is not None and r[key] >= 0]
+    return statistics.median(values) if values else None
+
+
+def summarize(records, servers, counts):
+    rows = []
+    for n in counts:
+        best = max((median([r for r in records if r["server"] == s and r["connections"] == n and r["ok"]], "rps") or 0)
+                   for s in servers)
+        for s in servers:
+            runs = [r for r in records if r["server"] == s and r["connections"] == n and r["ok"]]
+            row = {"server": s, "connections": n, "runs": len(runs),
+                   "failed": len([r for r in records if r["server"] == s and r["connections"] == n and not r["ok"]])}
+            for key in ("rps", "p50_us", "p99_us", "p999_us", "server_rss_kb", "server_threads", "shutdown_ms"):
+                row[key] = median(runs, key)
+            cpu = [r["server_cpu_s"] / r["requests"] * 1e6 for r in runs if r.get("server_cpu_s", -1) >= 0 and r["requests"]]
+            row["server_cpu_us_per_req"] = statistics.median(cpu) if cpu else None
+            row["relative"] = row["rps"] / best if row["rps"] and best else None
+            rows.append(row)
+    return rows
+
+
+def fmt(value, spec, missing="–"):
+    return missing if value is None else format(value, spec)
+
+
+def table(rows):
+    lines = ["| N | server | req/s | rel. | p50 µs | p99 µs | p99.9 µs | RSS MiB | threads | server CPU µs/req | SIGTERM→exit ms |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        note = f" ({r['failed']} failed)" if r["failed"] else ""
+        lines.append(
+            f"| {r['connections']:,} | {LABELS.get(r['server'], r['server'])}{note} | {fmt(r['rps'], ',.0f')} | "
+            f"{fmt(r['relative'], '.2f')} | {fmt(r['p50_us'], '.0f')} | {fmt(r['p99_us'], '.0f')} | "
+            f"{fmt(r['p999_us'], '.0f')} | {fmt(r['server_rss_kb'] and r['server_rss_kb'] / 1024, '.1f')} | "
+            f"{fmt(r['server_threads'], '.0f')} | {fmt(r['server_cpu_us_per_req'], '.1f')} | {fmt(r['shutdown_ms'], '.1f')} |")
+    return "\n".join(lines)
+
+
+def memory_per_connection(rows, counts):
+    """Resident memory each extra connection costs, between the two largest counts."""
+    if len(counts) < 2:
+        return ""
+    low, high = sorted(counts)[-2:]
+    lines = [f"RSS per connection, ({high:,} − {low:,} connections) / {high - low:,}:"]
+    for s in dict.fromkeys(r["server"] for r in rows):
+        a = next((r["server_rss_kb"] for r in rows if r["server"] == s and r["connections"] == low), None)
+        b = next((r["server_rss_kb"] for r in rows if r["server"] == s and r["connections"] == high), None)
+        if a is not None and b is not None:
+            lines.append(f"  {LABELS.get(s, s)}: {(b - a) / (high - low):.1f} KiB")
+    return "\n".join(lines)
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": model}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="CI mode: 4 connections, 1 s per server, one repetition")
+    parser.add_argument("--duration", type=float, default=5, help="measured seconds per run (5)")
+    parser.add_argument("--warmup", type=float, default=1, help="unmeasured seconds before each run (1)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (3)")
+    parser.add_argument("--connections", default="10,100,1000", help="connection counts (10,100,1000)")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help="servers, of " + ", ".join(LABELS) + f" (default {','.join(SERVERS)})")
+    parser.add_argument("--json", default=os.path.join(OUT, "last-run.json"), help="where the raw figures go")
+    parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.warmup, args.reps, args.connections = 1, 0.2, 1, "4"
+    counts = [int(c) for c in args.connections.split(",")]
+    servers = args.servers.split(",")
+    unknown = [s for s in servers if s not in LABELS]
+    if unknown:
+        parser.error(f"unknown server {unknown[0]}")
+
+    if not args.no_build:
+        build()
+    argvs, loadgen = binaries()
+    raise_fd_limit(max(counts))
+
+    info = machine()
+    log(f"machine: {info['nproc']} cores, Linux {info['kernel']}, {info['cpu']}")
+    log(f"{len(servers)} servers x {len(counts)} counts x {args.reps} repetitions, "
+        f"{args.warmup} s warm-up + {args.duration} s measured each")
+    records = []
+    for rep in range(args.reps):
+        for index, n in enumerate(counts):
+            shift = (rep + index) % len(servers)
+            for name in servers[shift:] + servers[:shift]:
+                record = one_run(name, argvs[name], loadgen, n, args.duration, args.warmup)
+                record["rep"] = rep
+                records.append(record)
+                status = "ok" if record["ok"] else "FAILED: " + record.get(
+                    "failure", f"server exit {record.get('server_status')}, loadgen exit "
+                               f"{record.get('loadgen_status')}, mismatches {record.get('mismatches')}, "
+                               f"errors {record.get('errors')}, closed {record.get('closed_by_server')}"
+                               f" of {record.get('held')}")
+                log(f"rep {rep + 1} N={n} {name}: {record.get('rps', 0):,.0f} req/s, "
+                    f"p99 {record.get('p99_us', 0):.0f} µs, SIGTERM->exit {record.get('shutdown_ms', 0):.1f} ms: {status}")
+
+    rows = summarize(records, servers, counts)
+    print(f"Machine: {info['nproc']} cores, Linux {info['kernel']}, {info['cpu']}; "
+          f"{args.reps} repetitions x {args.duration:g} s (+{args.warmup:g} s warm-up), medians.\n")
+    print(table(rows))
+    extra = memory_per_connection(rows, counts)
+    if extra:
+        print("\n" + extra)
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump({"machine": info, "arguments": vars(args), "runs": records, "summary": rows}, f, indent=1)
+    failed = [r for r in records if not r["ok"]]
+    if failed:
+        log(f"run.py: {len(failed)} of {len(records)} runs failed")
+        return 1
+    log(f"run.py: all {len(records)} runs echoed correctly and every server exited 0 on SIGTERM")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
