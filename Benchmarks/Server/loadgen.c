@@ -11,14 +11,15 @@
  *   loadgen --port P [--connections N] [--duration S] [--warmup S]
  *           [--size BYTES] [--server-pid PID] [--hold]
  *
- * After --warmup seconds (not counted) it measures for --duration seconds,
- * then stops sending, drains the requests in flight (each checked too) and
- * prints one JSON line: requests per second, latency p50/p99/p99.9 in
- * microseconds (send of a request to the last byte of its echo), mismatches
- * and errors. With --server-pid it also reads the server's VmRSS and Threads
- * from /proc/PID/status at the end of the measured window (all N
- * connections open and busy) and its CPU time over the window from
- * /proc/PID/stat.
+ * After --warmup seconds (not counted) it measures for --duration seconds:
+ * the requests sent in that window are counted, and their latency (send of
+ * the request to the last byte of its echo) recorded. Then it stops sending,
+ * drains the requests in flight (each checked too) and prints one JSON line:
+ * requests per second, latency p50/p99/p99.9 in microseconds, mismatches and
+ * errors. With --server-pid it also reads the server's VmRSS and Threads
+ * from /proc/PID/status at the end of the window (all N connections open
+ * and busy), and its CPU time (/proc/PID/stat) and context switches (summed
+ * over each thread's /proc/PID/task/TID/status) over the window.
  *
  * --hold: after the first line, keeps the connections open and idle and
  * waits (up to 30 s) until the server has closed every one of them (the
@@ -31,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -158,6 +160,30 @@ static double proc_cpu_s(int pid) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Context switches (voluntary and not) of every thread of the process, or -1. */
+static long proc_switches(int pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *dir = opendir(path);
+    if (!dir) return -1;
+    long total = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir))) {
+        if (entry->d_name[0] == '.') continue;
+        int tid = atoi(entry->d_name);
+        char file[96], line[128];
+        snprintf(file, sizeof file, "/proc/%d/task/%d/status", pid, tid);
+        FILE *f = fopen(file, "r");
+        if (!f) continue; /* the thread has just exited */
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "voluntary_ctxt_switches:", 24)) total += atol(line + 24);
+            else if (!strncmp(line, "nonvoluntary_ctxt_switches:", 27)) total += atol(line + 27);
+        fclose(f);
+    }
+    closedir(dir);
+    return total;
+}
+
 static double self_cpu_s(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -232,7 +258,7 @@ int main(int argc, char **argv) {
     uint64_t start = t0 + (uint64_t)(warmup * 1e9), end = start + (uint64_t)(duration * 1e9);
     uint64_t completed = 0, warm_completed = 0;
     double cpu_server0 = -1, cpu_server1 = -1, cpu_self0 = 0, cpu_self1 = 0;
-    long rss_kb = -1, threads = -1;
+    long rss_kb = -1, threads = -1, switches0 = -1, switches1 = -1;
     int measuring = 0, stopping = 0, inflight = nconn - inflight_failed;
     uint64_t drain_until = 0;
     struct epoll_event events[256];
@@ -240,10 +266,18 @@ int main(int argc, char **argv) {
     while (inflight > 0) {
         uint64_t t = now_ns();
         if (!measuring && !stopping && t >= start) {
-            measuring = 1;
-            warm_completed = completed;
+            /* The snapshots first, then the window opens: only requests
+             * sent from now on are counted, so the time the snapshots take
+             * is in no request's latency. */
+            if (server_pid) {
+                cpu_server0 = proc_cpu_s(server_pid);
+                switches0 = proc_switches(server_pid);
+            }
             cpu_self0 = self_cpu_s();
-            if (server_pid) cpu_server0 = proc_cpu_s(server_pid);
+            warm_completed = completed;
+            measuring = 1;
+            start = now_ns();
+            end = start + (uint64_t)(duration * 1e9);
         }
         if (measuring && t >= end) {
             /* The end of the load: every connection open, requests in flight. */
@@ -252,6 +286,7 @@ int main(int argc, char **argv) {
             cpu_self1 = self_cpu_s();
             if (server_pid) {
                 cpu_server1 = proc_cpu_s(server_pid);
+                switches1 = proc_switches(server_pid);
                 rss_kb = proc_status(server_pid, "VmRSS");
                 threads = proc_status(server_pid, "Threads");
             }
@@ -287,7 +322,8 @@ int main(int argc, char **argv) {
             uint64_t done = now_ns();
             if (memcmp(c->req, c->resp, size) != 0) mismatches++;
             completed++;
-            if (measuring) record(done - c->sent_ns);
+            if ((measuring || stopping) && c->sent_ns >= start && c->sent_ns < end)
+                record(done - c->sent_ns); /* sent in the window */
             c->busy = 0;
             if (stopping) { inflight--; continue; }
             if (send_next(c) != 0) { errors++; c->busy = 0; c->closed = 1; inflight--; }
@@ -307,11 +343,13 @@ int main(int argc, char **argv) {
     printf("{\"connections\":%d,\"size\":%zu,\"duration_s\":%.3f,\"requests\":%zu,\"rps\":%.1f,"
            "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
            "\"mismatches\":%llu,\"errors\":%llu,\"total_requests\":%llu,\"warmup_requests\":%llu,"
-           "\"server_rss_kb\":%ld,\"server_threads\":%ld,\"server_cpu_s\":%.3f,\"loadgen_cpu_s\":%.3f}\n",
+           "\"server_rss_kb\":%ld,\"server_threads\":%ld,\"server_cpu_s\":%.3f,\"server_switches\":%ld,"
+           "\"loadgen_cpu_s\":%.3f}\n",
            nconn, size, secs, nlat, (double)nlat / secs, pct_us(50), pct_us(99), pct_us(99.9),
            nlat ? (double)lat[nlat - 1] / 1e3 : 0.0, (unsigned long long)mismatches,
            (unsigned long long)errors, (unsigned long long)completed, (unsigned long long)warm_completed,
-           rss_kb, threads, server_cpu, cpu_self1 - cpu_self0);
+           rss_kb, threads, server_cpu, switches0 >= 0 && switches1 >= 0 ? switches1 - switches0 : -1,
+           cpu_self1 - cpu_self0);
     fflush(stdout);
     int ok = mismatches == 0 && errors == 0 && nlat > 0;
 

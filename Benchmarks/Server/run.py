@@ -17,8 +17,9 @@ with every connection closed by the server.
 
 Prints one table (medians over the repetitions): throughput relative to the
 best server at that count, latency p50/p99/p99.9, the server's RSS and
-thread count at the end of the load (/proc/PID/status), its CPU time per
-request, and the time from SIGTERM to exit. Every run's raw figures go to
+thread count at the end of the load (/proc/PID/status), its CPU time and
+context switches (all threads) per request, and the time from SIGTERM to
+exit. Every run's raw figures go to
 --json (default Benchmarks/.build-server/last-run.json).
 
 Exit status: 0 when every run echoed correctly (every response equal to its
@@ -165,6 +166,9 @@ def summarize(records, servers, counts):
                 row[key] = median(runs, key)
             cpu = [r["server_cpu_s"] / r["requests"] * 1e6 for r in runs if r.get("server_cpu_s", -1) >= 0 and r["requests"]]
             row["server_cpu_us_per_req"] = statistics.median(cpu) if cpu else None
+            switches = [r["server_switches"] / r["requests"] for r in runs
+                        if r.get("server_switches", -1) >= 0 and r["requests"]]
+            row["server_switches_per_req"] = statistics.median(switches) if switches else None
             row["relative"] = row["rps"] / best if row["rps"] and best else None
             rows.append(row)
     return rows
@@ -175,15 +179,17 @@ def fmt(value, spec, missing="–"):
 
 
 def table(rows):
-    lines = ["| N | server | req/s | rel. | p50 µs | p99 µs | p99.9 µs | RSS MiB | threads | server CPU µs/req | SIGTERM→exit ms |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| N | server | req/s | rel. | p50 µs | p99 µs | p99.9 µs | RSS MiB | threads "
+             "| server CPU µs/req | context switches/req | SIGTERM→exit ms |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         note = f" ({r['failed']} failed)" if r["failed"] else ""
         lines.append(
             f"| {r['connections']:,} | {LABELS.get(r['server'], r['server'])}{note} | {fmt(r['rps'], ',.0f')} | "
             f"{fmt(r['relative'], '.2f')} | {fmt(r['p50_us'], '.0f')} | {fmt(r['p99_us'], '.0f')} | "
             f"{fmt(r['p999_us'], '.0f')} | {fmt(r['server_rss_kb'] and r['server_rss_kb'] / 1024, '.1f')} | "
-            f"{fmt(r['server_threads'], '.0f')} | {fmt(r['server_cpu_us_per_req'], '.1f')} | {fmt(r['shutdown_ms'], '.1f')} |")
+            f"{fmt(r['server_threads'], '.0f')} | {fmt(r['server_cpu_us_per_req'], '.1f')} | "
+            f"{fmt(r['server_switches_per_req'], '.2f')} | {fmt(r['shutdown_ms'], '.1f')} |")
     return "\n".join(lines)
 
 
