@@ -11,7 +11,9 @@
  *   loadgen --port P [--connections N] [--duration S] [--warmup S]
  *           [--size BYTES] [--server-pid PID] [--hold]
  *
- * After --warmup seconds (not counted) it measures for --duration seconds:
+ * Once every connection has had its first echo (all_served_ms after the
+ * first request), and after --warmup seconds more (not counted), it
+ * measures for --duration seconds:
  * the requests sent in that window are counted, and their latency (send of
  * the request to the last byte of its echo) recorded. Then it stops sending,
  * drains the requests in flight (each checked too) and prints one JSON line:
@@ -254,8 +256,12 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nconn; i++)
         if (send_next(&conns[i]) != 0) { errors++; conns[i].busy = 0; conns[i].closed = 1; inflight_failed++; }
 
-    uint64_t t0 = now_ns();
-    uint64_t start = t0 + (uint64_t)(warmup * 1e9), end = start + (uint64_t)(duration * 1e9);
+    /* The warm-up starts once every connection has had its first echo (the
+     * server has accepted and served all N), so that a slow acceptor is
+     * not measured as latency. */
+    uint64_t t0 = now_ns(), ready_ns = 0;
+    uint64_t start = UINT64_MAX, end = UINT64_MAX;
+    int ready = 0;
     uint64_t completed = 0, warm_completed = 0;
     double cpu_server0 = -1, cpu_server1 = -1, cpu_self0 = 0, cpu_self1 = 0;
     long rss_kb = -1, threads = -1, switches0 = -1, switches1 = -1;
@@ -292,6 +298,11 @@ int main(int argc, char **argv) {
             }
             drain_until = t + 5000000000u;
         }
+        if (start == UINT64_MAX && t - t0 > 30000000000u) {
+            fprintf(stderr, "loadgen: %d of %d connections without an echo after 30 s\n", nconn - ready, nconn);
+            errors += (uint64_t)(nconn - ready);
+            break;
+        }
         if (stopping && t >= drain_until) {
             fprintf(stderr, "loadgen: %d requests still unanswered 5 s after the end\n", inflight);
             errors += (uint64_t)inflight;
@@ -322,6 +333,10 @@ int main(int argc, char **argv) {
             uint64_t done = now_ns();
             if (memcmp(c->req, c->resp, size) != 0) mismatches++;
             completed++;
+            if (c->seq == 1 && ++ready == nconn) {
+                ready_ns = done - t0;
+                start = done + (uint64_t)(warmup * 1e9);
+            }
             if ((measuring || stopping) && c->sent_ns >= start && c->sent_ns < end)
                 record(done - c->sent_ns); /* sent in the window */
             c->busy = 0;
@@ -340,12 +355,12 @@ int main(int argc, char **argv) {
     qsort(lat, nlat, sizeof *lat, cmp_u64);
     double secs = duration;
     double server_cpu = cpu_server0 >= 0 && cpu_server1 >= 0 ? cpu_server1 - cpu_server0 : -1;
-    printf("{\"connections\":%d,\"size\":%zu,\"duration_s\":%.3f,\"requests\":%zu,\"rps\":%.1f,"
+    printf("{\"connections\":%d,\"size\":%zu,\"all_served_ms\":%.1f,\"duration_s\":%.3f,\"requests\":%zu,\"rps\":%.1f,"
            "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
            "\"mismatches\":%llu,\"errors\":%llu,\"total_requests\":%llu,\"warmup_requests\":%llu,"
            "\"server_rss_kb\":%ld,\"server_threads\":%ld,\"server_cpu_s\":%.3f,\"server_switches\":%ld,"
            "\"loadgen_cpu_s\":%.3f}\n",
-           nconn, size, secs, nlat, (double)nlat / secs, pct_us(50), pct_us(99), pct_us(99.9),
+           nconn, size, (double)ready_ns / 1e6, secs, nlat, (double)nlat / secs, pct_us(50), pct_us(99), pct_us(99.9),
            nlat ? (double)lat[nlat - 1] / 1e3 : 0.0, (unsigned long long)mismatches,
            (unsigned long long)errors, (unsigned long long)completed, (unsigned long long)warm_completed,
            rss_kb, threads, server_cpu, switches0 >= 0 && switches1 >= 0 ? switches1 - switches0 : -1,

@@ -18,8 +18,9 @@ with every connection closed by the server.
 Prints one table (medians over the repetitions): throughput relative to the
 best server at that count, latency p50/p99/p99.9, the server's RSS and
 thread count at the end of the load (/proc/PID/status), its CPU time and
-context switches (all threads) per request, and the time from SIGTERM to
-exit. Every run's raw figures go to
+context switches (all threads) per request, how long after the first
+request every connection had had its first echo (accepting and starting N
+connections), and the time from SIGTERM to exit. Every run's raw figures go to
 --json (default Benchmarks/.build-server/last-run.json).
 
 Exit status: 0 when every run echoed correctly (every response equal to its
@@ -113,10 +114,14 @@ def read_line(pipe, timeout, what):
     return line.decode().strip()
 
 
-def one_run(name, argv, loadgen, connections, duration, warmup):
-    """One server, one load, one SIGTERM. Returns the run's record."""
+def one_run(name, argv, loadgen, connections, duration, warmup, pin=False):
+    """One server, one load, one SIGTERM. Returns the run's record. With pin,
+    the generator runs on CPU 0 and the server on the others (taskset)."""
     record = {"server": name, "connections": connections, "ok": False}
-    server = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    cores = os.cpu_count() or 1
+    server_cpus = ["taskset", "-c", f"1-{cores - 1}"] if pin and cores > 1 else []
+    loadgen_cpus = ["taskset", "-c", "0"] if pin and cores > 1 else []
+    server = subprocess.Popen(server_cpus + argv, stdout=subprocess.PIPE)
     generator = None
     try:
         first = read_line(server.stdout, 30, name)
@@ -124,7 +129,7 @@ def one_run(name, argv, loadgen, connections, duration, warmup):
         if not match:
             raise RuntimeError(f"{name}: unexpected first line {first!r}")
         generator = subprocess.Popen(
-            [loadgen, "--port", match.group(1), "--connections", str(connections),
+            loadgen_cpus + [loadgen, "--port", match.group(1), "--connections", str(connections),
              "--duration", str(duration), "--warmup", str(warmup),
              "--server-pid", str(server.pid), "--hold"], stdout=subprocess.PIPE)
         record.update(json.loads(read_line(generator.stdout, duration + warmup + 60, "loadgen")))
@@ -162,7 +167,8 @@ def summarize(records, servers, counts):
             runs = [r for r in records if r["server"] == s and r["connections"] == n and r["ok"]]
             row = {"server": s, "connections": n, "runs": len(runs),
                    "failed": len([r for r in records if r["server"] == s and r["connections"] == n and not r["ok"]])}
-            for key in ("rps", "p50_us", "p99_us", "p999_us", "server_rss_kb", "server_threads", "shutdown_ms"):
+            for key in ("rps", "p50_us", "p99_us", "p999_us", "server_rss_kb", "server_threads", "shutdown_ms",
+                        "all_served_ms"):
                 row[key] = median(runs, key)
             cpu = [r["server_cpu_s"] / r["requests"] * 1e6 for r in runs if r.get("server_cpu_s", -1) >= 0 and r["requests"]]
             row["server_cpu_us_per_req"] = statistics.median(cpu) if cpu else None
@@ -180,8 +186,8 @@ def fmt(value, spec, missing="–"):
 
 def table(rows):
     lines = ["| N | server | req/s | rel. | p50 µs | p99 µs | p99.9 µs | RSS MiB | threads "
-             "| server CPU µs/req | context switches/req | SIGTERM→exit ms |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| server CPU µs/req | context switches/req | all N served once, ms | SIGTERM→exit ms |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         note = f" ({r['failed']} failed)" if r["failed"] else ""
         lines.append(
@@ -189,7 +195,8 @@ def table(rows):
             f"{fmt(r['relative'], '.2f')} | {fmt(r['p50_us'], '.0f')} | {fmt(r['p99_us'], '.0f')} | "
             f"{fmt(r['p999_us'], '.0f')} | {fmt(r['server_rss_kb'] and r['server_rss_kb'] / 1024, '.1f')} | "
             f"{fmt(r['server_threads'], '.0f')} | {fmt(r['server_cpu_us_per_req'], '.1f')} | "
-            f"{fmt(r['server_switches_per_req'], '.2f')} | {fmt(r['shutdown_ms'], '.1f')} |")
+            f"{fmt(r['server_switches_per_req'], '.2f')} | {fmt(r['all_served_ms'], '.1f')} | "
+            f"{fmt(r['shutdown_ms'], '.1f')} |")
     return "\n".join(lines)
 
 
@@ -230,6 +237,8 @@ def main():
                         help="servers, of " + ", ".join(LABELS) + f" (default {','.join(SERVERS)})")
     parser.add_argument("--json", default=os.path.join(OUT, "last-run.json"), help="where the raw figures go")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--pin", action="store_true",
+                        help="an experiment, not the default: the generator on CPU 0, the server on the others")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup, args.reps, args.connections = 1, 0.2, 1, "4"
@@ -253,7 +262,7 @@ def main():
         for index, n in enumerate(counts):
             shift = (rep + index) % len(servers)
             for name in servers[shift:] + servers[:shift]:
-                record = one_run(name, argvs[name], loadgen, n, args.duration, args.warmup)
+                record = one_run(name, argvs[name], loadgen, n, args.duration, args.warmup, args.pin)
                 record["rep"] = rep
                 records.append(record)
                 status = "ok" if record["ok"] else "FAILED: " + record.get(
@@ -266,7 +275,8 @@ def main():
 
     rows = summarize(records, servers, counts)
     print(f"Machine: {info['nproc']} cores, Linux {info['kernel']}, {info['cpu']}; "
-          f"{args.reps} repetitions x {args.duration:g} s (+{args.warmup:g} s warm-up), medians.\n")
+          f"{args.reps} repetitions x {args.duration:g} s (+{args.warmup:g} s warm-up), medians"
+          f"{'; generator pinned to CPU 0, server to the others' if args.pin else ''}.\n")
     print(table(rows))
     extra = memory_per_connection(rows, counts)
     if extra:
