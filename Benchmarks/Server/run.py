@@ -34,6 +34,7 @@ import platform
 import re
 import resource
 import select
+import shutil
 import signal
 import statistics
 import subprocess
@@ -66,6 +67,9 @@ def build():
     """Builds the servers and the generator."""
     os.makedirs(OUT, exist_ok=True)
     cc = os.environ.get("CC", "cc")
+    for tool, hint in ((cc, "a C compiler"), ("go", "apt-get install golang-go"), ("swift", "Swift 6.1 or later")):
+        if not shutil.which(tool):
+            sys.exit(f"run.py: {tool} not found ({hint})")
     for source, binary in (("loadgen.c", "loadgen"), ("echo-server.c", "echo-server-c")):
         run_checked([cc, "-O2", "-std=c11", "-Wall", "-Wextra", "-pthread",
                      "-o", os.path.join(OUT, binary), os.path.join(HERE, source)])
