@@ -35,6 +35,7 @@ import re
 import resource
 import select
 import shutil
+import socket
 import signal
 import statistics
 import subprocess
@@ -125,15 +126,11 @@ def one_run(name, argv, loadgen, connections, duration, warmup, pin=False):
     cores = os.cpu_count() or 1
     server_cpus = ["taskset", "-c", f"1-{cores - 1}"] if pin and cores > 1 else []
     loadgen_cpus = ["taskset", "-c", "0"] if pin and cores > 1 else []
-    server = subprocess.Popen(server_cpus + argv, stdout=subprocess.PIPE)
-    generator = None
+    server = generator = None
     try:
-        first = read_line(server.stdout, 30, name)
-        match = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", first)
-        if not match:
-            raise RuntimeError(f"{name}: unexpected first line {first!r}")
+        server, port = start_server(server_cpus + argv, name)
         generator = subprocess.Popen(
-            loadgen_cpus + [loadgen, "--port", match.group(1), "--connections", str(connections),
+            loadgen_cpus + [loadgen, "--port", str(port), "--connections", str(connections),
              "--duration", str(duration), "--warmup", str(warmup),
              "--server-pid", str(server.pid), "--hold"], stdout=subprocess.PIPE)
         record.update(json.loads(read_line(generator.stdout, duration + warmup + 60, "loadgen")))
@@ -218,6 +215,72 @@ def memory_per_connection(rows, counts):
     return "\n".join(lines)
 
 
+def start_server(argv, what):
+    """Starts a server; returns the process and its port."""
+    server = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    first = read_line(server.stdout, 30, what)
+    match = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", first)
+    if not match:
+        server.kill()
+        raise RuntimeError(f"{what}: unexpected first line {first!r}")
+    return server, int(match.group(1))
+
+
+def deadline_check(servers, argvs):
+    """Every server at once: a silent connection must be closed by the
+    server after its 10 s idle read deadline, and a connection that sends
+    without ever reading (so the server's echo blocks) after its 5 s write
+    deadline. Returns the failures (strings); prints the times."""
+    failures, started, watched = [], [], {}
+    poller = select.poll()
+    for name in servers:
+        try:
+            server, port = start_server(argvs[name], name)
+        except RuntimeError as error:
+            failures.append(str(error))
+            continue
+        started.append((name, server))
+        for kind in ("idle", "write"):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.setblocking(False)
+            watched[s.fileno()] = (name, kind, s, time.monotonic())
+            poller.register(s, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+    closed = {}
+    chunk = b"x" * 65536
+    until = time.monotonic() + 14
+    while len(closed) < len(watched) and time.monotonic() < until:
+        for fd, (name, kind, s, _) in watched.items():  # keep every writer's echo blocked
+            if kind == "write" and fd not in closed:
+                try:
+                    while s.send(chunk) > 0:
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
+        for fd, _ in poller.poll(20):
+            if fd not in closed:
+                closed[fd] = time.monotonic() - watched[fd][3]
+                poller.unregister(fd)
+    expected = {"idle": (9.9, 11.5), "write": (4.9, 7.0)}
+    for fd, (name, kind, s, _) in watched.items():
+        took = closed.get(fd)
+        low, high = expected[kind]
+        log(f"{name}: {kind} connection closed by the server after "
+            + (f"{took:.2f} s" if took is not None else "more than 14 s"))
+        if took is None or not low <= took <= high:
+            failures.append(f"{name}: the {kind} deadline closed the connection after "
+                            f"{'never' if took is None else f'{took:.2f} s'}, not within {low}-{high} s")
+        s.close()
+    for name, server in started:
+        server.send_signal(signal.SIGTERM)
+        try:
+            if server.wait(timeout=30) != 0:
+                failures.append(f"{name}: exit status {server.returncode} after SIGTERM")
+        except subprocess.TimeoutExpired:
+            server.kill()
+            failures.append(f"{name}: still running 30 s after SIGTERM")
+    return failures
+
+
 def machine():
     model = "unknown"
     try:
@@ -241,11 +304,13 @@ def main():
                         help="servers, of " + ", ".join(LABELS) + f" (default {','.join(SERVERS)})")
     parser.add_argument("--json", default=os.path.join(OUT, "last-run.json"), help="where the raw figures go")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--deadlines", action="store_true",
+                        help="also check each server's idle (10 s) and write (5 s) deadlines (about 12 s; --quick does)")
     parser.add_argument("--pin", action="store_true",
                         help="an experiment, not the default: the generator on CPU 0, the server on the others")
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.warmup, args.reps, args.connections = 1, 0.2, 1, "4"
+        args.duration, args.warmup, args.reps, args.connections, args.deadlines = 1, 0.2, 1, "4", True
     counts = [int(c) for c in args.connections.split(",")]
     servers = args.servers.split(",")
     unknown = [s for s in servers if s not in LABELS]
@@ -291,9 +356,14 @@ def main():
     failed = [r for r in records if not r["ok"]]
     if failed:
         log(f"run.py: {len(failed)} of {len(records)} runs failed")
-        return 1
-    log(f"run.py: all {len(records)} runs echoed correctly and every server exited 0 on SIGTERM")
-    return 0
+    else:
+        log(f"run.py: all {len(records)} runs echoed correctly and every server exited 0 on SIGTERM")
+    deadline_failures = deadline_check(servers, argvs) if args.deadlines else []
+    for failure in deadline_failures:
+        log("run.py: " + failure)
+    if args.deadlines and not deadline_failures:
+        log("run.py: every server closed an idle connection at its 10 s read deadline and a stuck writer at its 5 s write deadline")
+    return 1 if failed or deadline_failures else 0
 
 
 if __name__ == "__main__":
