@@ -21,7 +21,8 @@
  * errors. With --server-pid it also reads the server's VmRSS and Threads
  * from /proc/PID/status at the end of the window (all N connections open
  * and busy), and its CPU time (/proc/PID/stat) and context switches (summed
- * over each thread's /proc/PID/task/TID/status) over the window.
+ * over each thread's /proc/PID/task/TID/status) over the window, and the
+ * CPU time all other processes used meanwhile (/proc/stat), the noise.
  *
  * --hold: after the first line, keeps the connections open and idle and
  * waits (up to 30 s) until the server has closed every one of them (the
@@ -186,6 +187,20 @@ static long proc_switches(int pid) {
     return total;
 }
 
+/* CPU time every process on the machine has used (all but idle and
+ * iowait), in seconds, from /proc/stat; -1 if unreadable. */
+static double machine_busy_s(void) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    unsigned long long v[8] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]);
+    fclose(f);
+    if (n < 8) return -1;
+    /* user nice system idle iowait irq softirq steal: busy = all but idle, iowait */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static double self_cpu_s(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -263,7 +278,7 @@ int main(int argc, char **argv) {
     uint64_t start = UINT64_MAX, end = UINT64_MAX;
     int ready = 0;
     uint64_t completed = 0, warm_completed = 0;
-    double cpu_server0 = -1, cpu_server1 = -1, cpu_self0 = 0, cpu_self1 = 0;
+    double cpu_server0 = -1, cpu_server1 = -1, cpu_self0 = 0, cpu_self1 = 0, busy0 = -1, busy1 = -1;
     long rss_kb = -1, threads = -1, switches0 = -1, switches1 = -1;
     int measuring = 0, stopping = 0, inflight = nconn - inflight_failed;
     uint64_t drain_until = 0;
@@ -280,6 +295,7 @@ int main(int argc, char **argv) {
                 switches0 = proc_switches(server_pid);
             }
             cpu_self0 = self_cpu_s();
+            busy0 = machine_busy_s();
             warm_completed = completed;
             measuring = 1;
             start = now_ns();
@@ -290,6 +306,7 @@ int main(int argc, char **argv) {
             measuring = 0;
             stopping = 1;
             cpu_self1 = self_cpu_s();
+            busy1 = machine_busy_s();
             if (server_pid) {
                 cpu_server1 = proc_cpu_s(server_pid);
                 switches1 = proc_switches(server_pid);
@@ -359,12 +376,14 @@ int main(int argc, char **argv) {
            "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
            "\"mismatches\":%llu,\"errors\":%llu,\"total_requests\":%llu,\"warmup_requests\":%llu,"
            "\"server_rss_kb\":%ld,\"server_threads\":%ld,\"server_cpu_s\":%.3f,\"server_switches\":%ld,"
-           "\"loadgen_cpu_s\":%.3f}\n",
+           "\"loadgen_cpu_s\":%.3f,\"others_cpu_s\":%.3f}\n",
            nconn, size, (double)ready_ns / 1e6, secs, nlat, (double)nlat / secs, pct_us(50), pct_us(99), pct_us(99.9),
            nlat ? (double)lat[nlat - 1] / 1e3 : 0.0, (unsigned long long)mismatches,
            (unsigned long long)errors, (unsigned long long)completed, (unsigned long long)warm_completed,
            rss_kb, threads, server_cpu, switches0 >= 0 && switches1 >= 0 ? switches1 - switches0 : -1,
-           cpu_self1 - cpu_self0);
+           cpu_self1 - cpu_self0,
+           /* what every other process used over the window: the noise */
+           busy0 >= 0 && busy1 >= 0 && server_cpu >= 0 ? busy1 - busy0 - server_cpu - (cpu_self1 - cpu_self0) : -1);
     fflush(stdout);
     int ok = mismatches == 0 && errors == 0 && nlat > 0;
 
