@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IDLE_S 10
@@ -34,6 +35,22 @@ static pthread_cond_t all_gone = PTHREAD_COND_INITIALIZER;
 static struct conn *live;       /* the connections being served */
 static int nlive, stopping, listen_fd;
 
+static void set_send_timeout(int fd, long long ns) {
+    struct timeval tv = {.tv_sec = ns / 1000000000LL, .tv_usec = (ns % 1000000000LL) / 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/* After a partial write: the rest of this reply gets what is left of
+ * WRITE_S since its first write; 0 when nothing is left. */
+static int bounded(int fd, const struct timespec *first) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long left = WRITE_S * 1000000000LL - ((now.tv_sec - first->tv_sec) * 1000000000LL + (now.tv_nsec - first->tv_nsec));
+    if (left < 1000) return 0;
+    set_send_timeout(fd, left);
+    return 1;
+}
+
 static void *serve(void *arg) {
     struct conn *c = arg;
     char buf[4096];
@@ -43,13 +60,27 @@ static void *serve(void *arg) {
             if (n < 0 && errno == EINTR) continue;
             break;
         }
+        /* SO_SNDTIMEO bounds one write call, and a call that moved some
+         * bytes returns them when it times out: a peer reading a trickle
+         * would restart the timeout with every call (seen: a reply stuck
+         * for 10 s and more). So after a partial write the timeout is set
+         * to what is left of WRITE_S since the reply's first write, and put
+         * back after. */
         ssize_t off = 0;
+        int shortened = 0;
+        struct timespec first;
+        clock_gettime(CLOCK_MONOTONIC, &first);
         while (off < n) {
-            ssize_t w = write(c->fd, buf + off, (size_t)(n - off)); /* EAGAIN after WRITE_S */
+            ssize_t w = write(c->fd, buf + off, (size_t)(n - off)); /* EAGAIN after the timeout */
             if (w < 0 && errno == EINTR) continue;
             if (w <= 0) goto done;
             off += w;
+            if (off < n) {
+                if (!bounded(c->fd, &first)) goto done;
+                shortened = 1;
+            }
         }
+        if (shortened) set_send_timeout(c->fd, WRITE_S * 1000000000LL);
     }
 done:
     pthread_mutex_lock(&lock);
