@@ -15,9 +15,14 @@ spreads evenly. After each load the generator keeps its connections open;
 the runner sends SIGTERM and times the server's exit, which must be status 0
 with every connection closed by the server.
 
-A run during which other processes used more than --max-others cores (the
-generator measures it from /proc/stat: on a shared machine the noise) is
-run again, at most --attempts times.
+On a shared machine other processes are the noise: each run waits (at most
+--quiet-wait seconds) until they use at most half of --max-others cores,
+and a run during which they used more than --max-others cores (the
+generator measures it from /proc/stat) is run again, at most --attempts
+times. The table shows what they used. Under contention a server with many
+runnable threads takes a larger share of the CPU from the other processes
+than one with two event-loop threads (the scheduler is fair per thread), so
+noise favours the thread-per-connection servers.
 
 Prints one table (medians over the repetitions): throughput relative to
 the best server at that count (the median of the per-repetition ratios),
@@ -237,6 +242,25 @@ def start_server(argv, what):
     return server, int(match.group(1))
 
 
+def machine_busy():
+    """CPU seconds all processes have used (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet(limit, most):
+    """Waits (at most `most` seconds) until other processes use at most
+    `limit` cores over half a second; returns what they used last."""
+    until = time.monotonic() + most
+    while True:
+        before = machine_busy()
+        time.sleep(0.5)
+        used = (machine_busy() - before) / 0.5
+        if used <= limit or time.monotonic() >= until:
+            return used
+
+
 def deadline_check(servers, argvs):
     """Every server at once: a silent connection must be closed by the
     server after its 10 s idle read deadline, and a connection that sends
@@ -314,6 +338,9 @@ def main():
                         help="run again a run during which other processes used more than this many cores "
                              "(0: never; default 0.3)")
     parser.add_argument("--attempts", type=int, default=3, help="at most this many tries of a disturbed run (3)")
+    parser.add_argument("--quiet-wait", type=float, default=30,
+                        help="before each run, wait at most this many seconds for other processes to use at most "
+                             "half of --max-others (30)")
     parser.add_argument("--connections", default="10,100,1000", help="connection counts (10,100,1000)")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help="servers, of " + ", ".join(LABELS) + f" (default {','.join(SERVERS)})")
@@ -348,6 +375,8 @@ def main():
             shift = (rep + index) % len(servers)
             for name in servers[shift:] + servers[:shift]:
                 for attempt in range(1, args.attempts + 1):
+                    if args.max_others > 0:
+                        wait_for_quiet(args.max_others / 2, args.quiet_wait)
                     record = one_run(name, argvs[name], loadgen, n, args.duration, args.warmup, args.pin)
                     record["rep"], record["attempt"] = rep, attempt
                     others = record.get("others_cpu_s", -1) / args.duration
