@@ -3,7 +3,7 @@
 deadlines against SwiftNIO, Go's net and plain C, under one closed-loop load
 generator.
 
-    python3 Benchmarks/Server/run.py            # the full run (about 5 min on a quiet machine)
+    python3 Benchmarks/Server/run.py            # the full run (about 7 min on a quiet machine)
     python3 Benchmarks/Server/run.py --quick    # CI: builds, echo, deadlines, SIGTERM
 
 Builds the four servers and the generator (Swift: `swift build -c release
