@@ -3,6 +3,7 @@
 // none of these dependencies. Run from this folder:
 //   swift package benchmark                  (ordo-one/benchmark suites)
 //   swift run -c release interruptio-compare (side-by-side comparison)
+//   python3 Server/run.py [--quick]          (echo-server benchmark, issue 15)
 import PackageDescription
 
 let package = Package(
@@ -58,6 +59,27 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Sources/interruptio-async-compare"
+        ),
+        // The two Swift echo servers of the server benchmark (Server/run.py
+        // builds them with the C and Go ones and runs them side by side).
+        .target(name: "EchoBenchSupport", path: "Sources/EchoBenchSupport"),
+        .executableTarget(
+            name: "echo-bench-interruptio",
+            dependencies: [
+                "EchoBenchSupport",
+                .product(name: "InterruptIO", package: "InterruptIO"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Sources/echo-bench-interruptio"
+        ),
+        .executableTarget(
+            name: "echo-bench-nio",
+            dependencies: [
+                "EchoBenchSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/echo-bench-nio"
         ),
     ]
 )

@@ -1,0 +1,3 @@
+module echoserver
+
+go 1.19
