@@ -16,7 +16,10 @@ public final class EchoServer: @unchecked Sendable {
     public let writeTimeout: Duration
     private let listener: DeadlineDescriptor
     private let group = CancellationGroup()
-    private let threads = PThreadMutex<[pthread_t]>([])
+    /// Connection threads still running. They are detached: a finished
+    /// one leaves nothing behind (a joinable thread keeps its stack mapped
+    /// until joined: 2,000 connections took a server to 4,100 mappings).
+    private let liveConnections = Atomic<Int>(0)
     private let stats = PThreadMutex<(served: Int, idleClosed: Int)>((0, 0))
     /// 0 before run(), 1 while it accepts, 2 once it has returned.
     private let acceptor = Atomic<Int>(0)
@@ -61,7 +64,7 @@ public final class EchoServer: @unchecked Sendable {
                 if error == .badFileDescriptor { return } // closed by shutdown()
                 continue
             }
-            startConnectionThread { [self] in serve(connection) }
+            startConnectionThread(for: connection)
         }
     }
 
@@ -74,15 +77,7 @@ public final class EchoServer: @unchecked Sendable {
         // The acceptor may be starting one last thread: wait until it is out.
         while acceptor.load(ordering: .sequentiallyConsistent) == 1 { usleep(50) }
         group.cancel()
-        while true {
-            let pending = threads.withLock { t -> [pthread_t] in
-                let all = t
-                t.removeAll()
-                return all
-            }
-            if pending.isEmpty { break }
-            for thread in pending { pthread_join(thread, nil) }
-        }
+        while liveConnections.load(ordering: .acquiring) > 0 { usleep(200) }
     }
 
     private func serve(_ fd: FileDescriptor) {
@@ -123,8 +118,18 @@ public final class EchoServer: @unchecked Sendable {
         }
     }
 
-    private func startConnectionThread(_ body: @escaping @Sendable () -> Void) {
-        // Registered under the lock so shutdown() cannot miss it.
-        threads.withLock { $0.append(startThread("connection", detached: false, body)) }
+    /// Counted before it starts, so shutdown() cannot miss it. A thread
+    /// the system refuses (a thread limit) costs that connection, not the
+    /// server: it is closed, and accepting goes on.
+    private func startConnectionThread(for connection: FileDescriptor) {
+        liveConnections.add(1, ordering: .relaxed)
+        let started = tryStartThread(named: "echo-conn", detached: true) { [self] in
+            serve(connection)
+            liveConnections.subtract(1, ordering: .releasing)
+        }
+        if case .failure = started {
+            try? connection.close()
+            liveConnections.subtract(1, ordering: .releasing)
+        }
     }
 }
