@@ -88,9 +88,14 @@ static int interrupt(struct iio_record *rec, uint64_t state) {
     return iio_send_signal(rec);
 }
 
-void iio_op_cleanup(struct iio_record *rec) {
+void iio_op_cleanup(struct iio_record *rec, uint64_t final) {
+    /* A cancel reached this operation under a shield: kept for the first
+     * call after it, whether the call went on or ended with its result
+     * (shield.c). */
+    if (iio_st_reason(final) == IIO_REASON_CANCEL && iio_tls_shield_depth != 0)
+        atomic_fetch_or(&rec->state, IIO_ST_KEPT); /* model: keep */
     int id = atomic_load_explicit(&rec->resend_timer, memory_order_relaxed);
-    if (id >= 0)
+    if (id >= 0 && (final & IIO_ST_PORTABLE))
         set_resend_timer(id, 0, 0);
     if (iio_tls_signal_deferred) {
         iio_tls_signal_deferred = 0;
@@ -145,6 +150,8 @@ int iio_request(struct iio_record *rec, uint64_t incarnation,
             if (reason > iio_st_reason(s))
                 next = (next & ~IIO_ST_REASON_MASK) |
                        ((uint64_t)reason << IIO_ST_REASON_SHIFT);
+            if (reason == IIO_REASON_CANCEL)
+                next |= IIO_ST_CLEANUP; /* op end looks at a shield */
             if (s & IIO_ST_UNDELIVERED) {
                 requested = (next & ~IIO_ST_UNDELIVERED) + IIO_ST_HOLD_ONE;
                 /* model: request_redeliver */
@@ -161,8 +168,10 @@ int iio_request(struct iio_record *rec, uint64_t incarnation,
         requested = ((next & ~IIO_ST_REASON_MASK) | IIO_ST_CANCEL |
                      ((uint64_t)reason << IIO_ST_REASON_SHIFT)) +
                     IIO_ST_HOLD_ONE;
-        if (s & IIO_ST_PORTABLE)
-            requested |= IIO_ST_CLEANUP; /* the resend timer to disarm */
+        /* Op end's slow work: the resend timer to disarm, or a cancel to
+         * keep under a shield. */
+        if ((s & IIO_ST_PORTABLE) || reason == IIO_REASON_CANCEL)
+            requested |= IIO_ST_CLEANUP;
         /* model: request_in_flight (CANCEL, REASON and a hold in one CAS) */
         if (atomic_compare_exchange_weak(&rec->state, &s, requested))
             break;

@@ -19,14 +19,18 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 _Atomic int iio_faults_active;
 
 static pthread_mutex_t faults_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned fault_kinds;
-static uint32_t fault_rate_per_million;
-static uint64_t fault_seed;
+/* Written under faults_lock, read by every injecting thread. */
+static _Atomic unsigned fault_kinds;
+static _Atomic uint32_t fault_rate_per_million;
+static _Atomic uint64_t fault_seed;
 static _Atomic uint64_t fault_epoch;    /* bumped by each enable */
 static _Atomic uint64_t threads_seeded; /* the order of first draws */
 static int mode_before;                 /* restored by iio_faults_disable */
@@ -34,19 +38,41 @@ static _Atomic uint64_t counts[5];      /* calls, short, eintr, ..., */
 
 static __thread uint64_t generator;
 static __thread uint64_t generator_epoch;
+/* An EINTR was injected into this thread's last draw: never two in a row,
+ * so a call retried after one always makes progress (at any rate). */
+static __thread bool eintr_last;
 
 /* splitmix64: a full-period generator from any seed. */
 static uint64_t next_random(void) {
     uint64_t epoch = atomic_load_explicit(&fault_epoch, memory_order_acquire);
     if (generator_epoch != epoch) {
         generator_epoch = epoch;
-        generator = fault_seed ^ (atomic_fetch_add(&threads_seeded, 1) *
-                                  0x9e3779b97f4a7c15u);
+        generator = atomic_load_explicit(&fault_seed, memory_order_relaxed) ^
+                    (atomic_fetch_add(&threads_seeded, 1) * 0x9e3779b97f4a7c15u);
     }
     uint64_t z = (generator += 0x9e3779b97f4a7c15u);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
     return z ^ (z >> 31);
+}
+
+/* Whether a transfer on `fd` may be made shorter without changing what
+ * arrives: a byte stream (pipe, FIFO, regular file, tty, stream socket).
+ * A datagram's tail would be discarded, an eventfd insists on 8 bytes. */
+static bool byte_stream(long fd) {
+    struct stat st;
+    if (fstat((int)fd, &st) != 0)
+        return false;
+    if (S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode))
+        return true;
+    if (S_ISCHR(st.st_mode))
+        return isatty((int)fd);
+    if (!S_ISSOCK(st.st_mode))
+        return false;
+    int type = 0;
+    socklen_t length = sizeof type;
+    return getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 &&
+           type == SOCK_STREAM;
 }
 
 /* Which argument is a byte count (or an iovec count) that a short
@@ -70,15 +96,25 @@ static int count_argument(long number) {
 bool iio_fault_inject(long number, long args[6], long *result) {
     atomic_fetch_add_explicit(&counts[0], 1, memory_order_relaxed);
     uint64_t draw = next_random();
-    if (draw % 1000000u >= fault_rate_per_million)
+    bool after_eintr = eintr_last;
+    eintr_last = false;
+    if (draw % 1000000u >=
+        atomic_load_explicit(&fault_rate_per_million, memory_order_relaxed))
         return false;
     /* Pick among the kinds that apply to this call. */
-    unsigned kinds = fault_kinds;
+    unsigned kinds = atomic_load_explicit(&fault_kinds, memory_order_relaxed);
     int slot = count_argument(number);
-    if (slot < 0 || args[slot] <= 1)
-        kinds &= ~(unsigned)IIO_FAULT_SHORT;
-    if (number == SYS_connect) /* a retried connect says EALREADY */
+    if (kinds & IIO_FAULT_SHORT) {
+        /* read/write-like calls name their descriptor first; the zero-copy
+         * ones move between pipes and files, streams by nature. */
+        bool stream = slot == 2 ? byte_stream(args[0]) : true;
+        if (slot < 0 || args[slot] <= 1 || !stream)
+            kinds &= ~(unsigned)IIO_FAULT_SHORT;
+    }
+    if (number == SYS_connect || after_eintr) /* connect's retry: EALREADY */
         kinds &= ~(unsigned)IIO_FAULT_EINTR;
+    if (iio_tls_shield_depth != 0) /* no cancel ends a shielded call */
+        kinds &= ~(unsigned)IIO_FAULT_CANCELED;
     int choices[4], n = 0;
     for (int kind = 0; kind < 4; kind++)
         if (kinds & (1u << kind))
@@ -92,6 +128,7 @@ bool iio_fault_inject(long number, long args[6], long *result) {
         args[slot] = 1 + (long)((draw >> 40) % (uint64_t)(args[slot] - 1));
         return false; /* the call runs, with less to move */
     case IIO_FAULT_EINTR:
+        eintr_last = true;
         *result = -EINTR;
         return true;
     case IIO_FAULT_CANCELED:
@@ -108,10 +145,13 @@ int iio_faults_enable(unsigned kinds, uint32_t rate_per_million,
     if (kinds == 0 || (kinds & ~(unsigned)IIO_FAULT_ALL) ||
         rate_per_million > 1000000u)
         return -EINVAL;
+    /* Set up first, so the entry mode saved below is the one the
+     * environment chose (INTERRUPTIO_ENTRY), not the built-in default. */
+    iio_ensure_init();
     pthread_mutex_lock(&faults_lock);
-    fault_kinds = kinds;
-    fault_rate_per_million = rate_per_million;
-    fault_seed = seed;
+    atomic_store(&fault_kinds, kinds);
+    atomic_store(&fault_rate_per_million, rate_per_million);
+    atomic_store(&fault_seed, seed);
     atomic_store(&threads_seeded, 0);
     for (int i = 0; i < 5; i++)
         atomic_store(&counts[i], 0);
@@ -176,11 +216,13 @@ void iio_faults_from_environment(void) {
     char *save = NULL;
     for (char *item = strtok_r(copy, ",", &save); item != NULL;
          item = strtok_r(NULL, ",", &save)) {
-        char *end = NULL;
+        char *end = NULL, *value = item + 5;
         if (strncmp(item, "rate=", 5) == 0) {
-            rate = strtod(item + 5, &end);
+            rate = strtod(value, &end);
         } else if (strncmp(item, "seed=", 5) == 0) {
-            seed = strtoull(item + 5, &end, 0);
+            if (*value == '-')
+                return;
+            seed = strtoull(value, &end, 0);
         } else if (strncmp(item, "kinds=", 6) == 0) {
             kinds = 0;
             char *inner = NULL;
@@ -196,8 +238,8 @@ void iio_faults_from_environment(void) {
         } else {
             return;
         }
-        if (end == NULL || *end != '\0')
-            return;
+        if (end == NULL || end == value || *end != '\0')
+            return; /* no digits, or more than digits */
     }
     if (!(rate >= 0 && rate <= 1))
         return;

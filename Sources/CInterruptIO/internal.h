@@ -50,8 +50,9 @@
  *   bit  5      STICKY      iio_cancel_sticky: fail every operation until
  *                           iio_clear_cancel
  *   bit  6      CLEANUP     op end has slow work: a resend timer is armed
- *                           (portable op) or the handler deferred our
- *                           signal (PC-window op in a nested handler)
+ *                           (portable op), the handler deferred our
+ *                           signal (PC-window op in a nested handler), or
+ *                           a cancel came (to keep under a shield)
  *   bit  7      PORTABLE    the current operation entered the kernel through
  *                           the portable path (set at op begin)
  *   bits 8-13   HOLDERS     how many other threads hold the record: a
@@ -296,7 +297,7 @@ bool iio_hold(struct iio_record *rec, uint64_t incarnation);
 void iio_release(struct iio_record *rec);
 /* Op end's slow work (CLEANUP): disarm the resend timer, unblock a
  * deferred signal. */
-void iio_op_cleanup(struct iio_record *rec);
+void iio_op_cleanup(struct iio_record *rec, uint64_t final);
 /* At thread exit: the resend timer goes. */
 void iio_resend_timer_delete(struct iio_record *rec);
 

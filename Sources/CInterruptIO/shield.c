@@ -9,8 +9,10 @@
  * not change:
  * - a cancel in force (sticky, a group's, a kept one) does not refuse op
  *   begin while the depth is non-zero (syscall.c, op_begin_refused);
- * - a cancel that interrupts a shielded call makes it go on, as a re-check
- *   does, and sets KEPT (syscall.c, outcome_of);
+ * - a cancel that reaches a shielded call sets KEPT when the call's
+ *   operation ends (cancel.c, iio_op_cleanup: a cancel request marks
+ *   CLEANUP), whether the call then goes on, as after a re-check
+ *   (syscall.c, outcome_of), or ends with its own result;
  * - the first call after the outermost scope sees KEPT, fails -ECANCELED
  *   and clears it; sticky and group cancels stay in force as before.
  * Deadlines are not shielded: the call's, the thread's and a descriptor's

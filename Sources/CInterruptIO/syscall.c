@@ -220,7 +220,7 @@ static uint64_t op_end(struct iio_record *rec) {
             break;
     }
     if (__builtin_expect(s & IIO_ST_CLEANUP, 0))
-        iio_op_cleanup(rec);
+        iio_op_cleanup(rec, s);
     return s;
 }
 
@@ -230,11 +230,8 @@ static uint64_t op_end(struct iio_record *rec) {
 static long outcome_of(struct iio_record *rec, uint64_t final) {
     switch (iio_st_reason(final)) {
     case IIO_REASON_CANCEL:
-        if (__builtin_expect(iio_tls_shield_depth != 0, 0)) {
-            /* Shielded: go on; the first call after the shield fails. */
-            atomic_fetch_or(&rec->state, IIO_ST_KEPT);
-            return 0;
-        }
+        if (__builtin_expect(iio_tls_shield_depth != 0, 0))
+            return 0; /* shielded: go on (op end kept the cancel) */
         return -ECANCELED;
     case IIO_REASON_DEADLINE:
         return iio_deadline_passed(iio_effective_deadline(rec)) ? -ETIMEDOUT

@@ -27,9 +27,10 @@ extension InterruptIO {
     /// Whether the calling thread is inside ``shielded(_:)``.
     public static var isShielded: Bool { iio_shielded() == 1 }
 
-    /// Whether the calling thread's next interruptible call will throw
-    /// `Errno.canceled` without running: a sticky cancel, a cancelled group
-    /// it belongs to, or a cancel a shield kept (the C function is
-    /// `iio_self_cancelled`).
+    /// Whether a cancel is in force for the calling thread: a sticky
+    /// cancel, a cancelled group it belongs to, or a cancel a shield kept.
+    /// Its next interruptible call then throws `Errno.canceled` without
+    /// running; inside ``shielded(_:)``, the first call after it (the C
+    /// function is `iio_self_cancelled`).
     public static var isCurrentThreadCancelled: Bool { iio_self_cancelled() == 1 }
 }

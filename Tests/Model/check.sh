@@ -61,6 +61,7 @@ mutants=(
   "mut_notify_early|-DCFG_DEADLINE -DMUT_NOTIFY_EARLY|safety|op begin loads scheduled_ns before its CAS"
   "mut_setfor_no_recheck|-DCFG_DEADLINE -DMUT_SETFOR_NO_RECHECK|safety|deadline_set_for never asks for a re-check"
   "mut_shield_drops|-DCFG_WINDOW -DSHIELD -DMUT_SHIELD_DROPS|safety|a cancel reaching a shielded call is not kept"
+  "mut_old_keep|-DCFG_WINDOW -DSHIELD -DMUT_OLD_KEEP|safety|kept only when it interrupts the call, not when the call ends with its result (the outside attack's S1)"
   "mut_sleep_no_check|-DCFG_DEADLINE -DMUT_SLEEP_NO_CHECK|safety|driver sleeps without looking at the notify stack"
 )
 

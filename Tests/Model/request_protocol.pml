@@ -261,8 +261,11 @@ bit  sticky_g[NT];     /* a sticky cancel is in force (set/cleared with the CAS)
 bit  gapp[2 * NT];     /* group g's cancel is counted in r's GROUPS     */
 bit  tdone[NT];        /* the target process has finished for good     */
 bit  shield[NT];       /* iio_tls_shield_depth != 0 (the owner's own)   */
-bit  kept_g[NT];       /* ghost: a cancel reached a shielded call and no
-                          call after the shield has failed for it yet   */
+bit  kept_g[NT];       /* ghost: a cancel request landed in a shielded
+                          call (request_in_flight or request_upgrade)
+                          and no call after the shield has failed for it
+                          yet: whatever the call did then, P6 says the
+                          first call after the shield fails            */
 #ifdef HAVE_APP
 byte napp = NAPP;      /* application handler runs left (target 0)      */
 #endif
@@ -351,6 +354,12 @@ inline request_(r, hinc, hlife, gen, reason, flags, grp)
 						rnext = (rnext & ~RMASK) | (reason << RSH)
 					:: else
 					fi;
+#ifndef MUT_OLD_KEEP
+					if
+					:: reason == R_CANCEL -> rnext = rnext | CLEANUP
+					:: else
+					fi;
+#endif
 					printf("@%d request_upgrade T%d: reason %d -> %d\n", _pid, r, REASON(rs), REASON(rnext));
 					st[r] = rnext;
 					rq_ret = 1
@@ -363,7 +372,11 @@ inline request_(r, hinc, hlife, gen, reason, flags, grp)
 					rnext = ((rnext & ~RMASK) | CANCEL | (reason << RSH));
 #endif
 					if
+#ifndef MUT_OLD_KEEP
+					:: (rs & PORTABLE) || reason == R_CANCEL -> rnext = rnext | CLEANUP
+#else
 					:: (rs & PORTABLE) -> rnext = rnext | CLEANUP
+#endif
 					:: else
 					fi;
 					printf("@%d request_in_flight T%d: CANCEL, reason %d, hold (gen %d)\n", _pid, r, reason, GEN(rs));
@@ -372,6 +385,10 @@ inline request_(r, hinc, hlife, gen, reason, flags, grp)
 				fi;
 				if
 				:: reason == R_CANCEL -> creq[r] = 1
+				:: else
+				fi;
+				if                                   /* P6's ghost */
+				:: reason == R_CANCEL && shield[r] -> kept_g[r] = 1
 				:: else
 				fi
 			fi
@@ -538,6 +555,12 @@ inline op_end_(r)
 	if
 	:: (fin & CLEANUP) ->
 		atomic {                                 /* iio_op_cleanup */
+#if !defined(MUT_SHIELD_DROPS) && !defined(MUT_OLD_KEEP)
+			if                                   /* model: keep */
+			:: REASON(fin) == R_CANCEL && shield[r] -> st[r] = st[r] | KEPT
+			:: else
+			fi;
+#endif
 #ifdef HAVE_TIMER
 			tarmed[r] = 0;                       /* set_resend_timer(id, 0, 0) */
 #endif
@@ -773,21 +796,14 @@ inline outcome_(r)
 	:: REASON(fin) == R_CANCEL ->
 		/* P2: a cancel of an earlier op never fails this one */
 		assert(fcreq);
-#ifndef MUT_SHIELD_DROPS
 		if
-		:: shield[r] ->                          /* shielded: go on, keep it */
-			atomic { st[r] = st[r] | KEPT; kept_g[r] = 1 };
-			res = E_NONE
-		:: else -> res = E_CANCELED
-		fi
-#else
-		if
-		:: shield[r] ->                          /* mutant: kept nowhere */
-			kept_g[r] = 1;                       /* (the ghost still knows) */
-			res = E_NONE
-		:: else -> res = E_CANCELED
-		fi
+		:: shield[r] ->                          /* shielded: go on (op end kept it) */
+#ifdef MUT_OLD_KEEP
+			st[r] = st[r] | KEPT;                /* mutant: kept only here */
 #endif
+			res = E_NONE
+		:: else -> res = E_CANCELED
+		fi
 #ifdef HAVE_DEADLINES
 	:: REASON(fin) == R_DEADLINE ->
 		atomic {     /* iio_deadline_passed(iio_effective_deadline(rec)) */

@@ -217,8 +217,9 @@ int iio_cancel_sticky(iio_thread_t thread);
  * -ESRCH / -EINVAL. */
 int iio_clear_cancel(iio_thread_t thread);
 
-/* 1 when the calling thread's next call fails with -ECANCELED: a sticky
- * cancel, a cancelled group it belongs to, or a cancel a shield kept. */
+/* 1 when a cancel is in force for the calling thread: a sticky cancel, a
+ * cancelled group it belongs to, or a cancel a shield kept. Its next call
+ * then fails with -ECANCELED; inside a shield, the first call after it. */
 int iio_self_cancelled(void);
 
 /* ---- Cancellation groups ------------------------------------------------ */
