@@ -2250,7 +2250,8 @@ static void test_shield_with_sticky_cancel_and_nesting(void) {
 static long shielded_poll(void *p) {
     struct shielded_reader *r = p;
     struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
-    iio_group_t *group = *(iio_group_t **)r->buf;
+    iio_group_t *group;
+    memcpy(&group, r->buf, sizeof group); /* buf is not aligned for it */
     iio_group_join(group);
     iio_shield_begin();
     r->in_scope = iio_poll(&pfd, 1, 300);

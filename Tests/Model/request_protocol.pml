@@ -261,11 +261,14 @@ bit  sticky_g[NT];     /* a sticky cancel is in force (set/cleared with the CAS)
 bit  gapp[2 * NT];     /* group g's cancel is counted in r's GROUPS     */
 bit  tdone[NT];        /* the target process has finished for good     */
 bit  shield[NT];       /* iio_tls_shield_depth != 0 (the owner's own)   */
-bit  kept_g[NT];       /* ghost: a cancel request landed in a shielded
-                          call (request_in_flight or request_upgrade)
-                          and no call after the shield has failed for it
-                          yet: whatever the call did then, P6 says the
-                          first call after the shield fails            */
+bit  landed_g[NT];     /* ghost: a cancel request landed in the shielded
+                          call in flight (request_in_flight or
+                          request_upgrade); its op end moves it on:     */
+bit  kept_g[NT];       /* ghost: ... to here, a kept cancel no call after
+                          the shield has failed for yet: whatever the
+                          call did, P6 says the first call after the
+                          shield fails (unless iio_clear_cancel clears
+                          it first)                                    */
 #ifdef HAVE_APP
 byte napp = NAPP;      /* application handler runs left (target 0)      */
 #endif
@@ -388,7 +391,7 @@ inline request_(r, hinc, hlife, gen, reason, flags, grp)
 				:: else
 				fi;
 				if                                   /* P6's ghost */
-				:: reason == R_CANCEL && shield[r] -> kept_g[r] = 1
+				:: reason == R_CANCEL && shield[r] -> landed_g[r] = 1
 				:: else
 				fi
 			fi
@@ -454,8 +457,11 @@ inline clear_sticky_(r, hinc, hlife)
 		:: else ->
 			assert(lifetime[r] == hlife);
 #ifndef MUT_CLEAR_ALL
-			st[r] = st[r] & ~(STICKY | KEPT);    /* a kept cancel too */
-			kept_g[r] = 0;
+			if                                   /* a kept cancel too; one */
+			:: (st[r] & KEPT) -> kept_g[r] = 0   /* whose op end has not */
+			:: else                              /* yet set KEPT is kept */
+			fi;                                  /* after it: not lost */
+			st[r] = st[r] & ~(STICKY | KEPT);
 #else
 			st[r] = st[r] & ~(STICKY | GMASK);
 #endif
@@ -561,6 +567,10 @@ inline op_end_(r)
 			:: else
 			fi;
 #endif
+			if                                   /* P6's ghost: this op's */
+			:: landed_g[r] -> kept_g[r] = 1; landed_g[r] = 0  /* cancel is */
+			:: else                              /* now the one kept */
+			fi;
 #ifdef HAVE_TIMER
 			tarmed[r] = 0;                       /* set_resend_timer(id, 0, 0) */
 #endif
@@ -608,7 +618,7 @@ inline op_begin_(r)
 			res = E_CANCELED
 		:: else ->
 			/* P5/P2: nothing stale fails it; P6: nothing kept is lost */
-			assert(shield[r] || (!APPLIED(r) && !kept_g[r]));
+			assert(shield[r] || (!APPLIED(r) && !kept_g[r] && !landed_g[r]));
 			/* the last op end left nothing of that op behind */
 			assert(!(s & OP_BITS));
 			st[r] = GEN_BUMP(s) | IN_OP | (portable -> PORTABLE : 0);
@@ -920,6 +930,7 @@ inline exit_(r)
 		printf("T%d: exit: incarnation -> %d\n", r, INC(st[r]));
 		sticky_g[r] = 0;
 		kept_g[r] = 0;
+		landed_g[r] = 0;
 		gapp[r] = 0;
 		gapp[NT + r] = 0
 	}

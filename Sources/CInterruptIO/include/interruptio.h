@@ -213,8 +213,9 @@ int iio_cancel(iio_thread_t thread);
  */
 int iio_cancel_sticky(iio_thread_t thread);
 
-/* Clears a sticky cancel and a cancel a shield kept (not a group's). 0, or
- * -ESRCH / -EINVAL. */
+/* Clears a sticky cancel and a cancel a shield kept (not a group's); a
+ * cancel that reached a shielded call whose end is under way is kept after
+ * it. 0, or -ESRCH / -EINVAL. */
 int iio_clear_cancel(iio_thread_t thread);
 
 /* 1 when a cancel is in force for the calling thread: a sticky cancel, a
