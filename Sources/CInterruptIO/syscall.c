@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* The call under fault injection (fault.c), out of the way of the
  * common path: an injected error instead of it, or it with a lowered
  * count. */
