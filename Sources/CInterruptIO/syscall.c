@@ -184,8 +184,13 @@ op_begin_refused(struct iio_record *rec, uint64_t s, long *error,
     }
     if (s & IIO_ST_CANCELLED_BITS) {
         if (iio_tls_shield_depth == 0) {
-            if (s & IIO_ST_KEPT) /* the cancel a shield kept: spent now */
-                atomic_fetch_and(&rec->state, ~IIO_ST_KEPT);
+            /* The cancel a shield kept is spent by one call: if a handler's
+             * call (or iio_clear_cancel) took it since the load, and
+             * nothing else is in force, this call begins after all. */
+            if ((s & IIO_ST_KEPT) &&
+                !(atomic_fetch_and(&rec->state, ~IIO_ST_KEPT) & IIO_ST_KEPT) &&
+                !(s & (IIO_ST_CANCELLED_BITS & ~IIO_ST_KEPT)))
+                return op_begin(error, portable);
             *error = -ECANCELED;
             return NULL;
         }
