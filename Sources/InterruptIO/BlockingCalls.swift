@@ -147,13 +147,11 @@ extension InterruptIO {
         in set: sigset_t, timeout: Duration? = nil, deadline: Deadline
     ) throws(Errno) -> CInt? {
         var set = set
-        let result: Int
-        if let timeout {
-            let (seconds, attoseconds) = timeout.components
-            var limit = timespec(tv_sec: max(0, Int(seconds)), tv_nsec: max(0, Int(attoseconds / 1_000_000_000)))
-            result = withCallDeadline(deadline) { Int(iio_sigtimedwait(&set, nil, &limit)) }
-        } else {
-            result = withCallDeadline(deadline) { Int(iio_sigtimedwait(&set, nil, nil)) }
+        // Deadline's own conversion (rounded up: a wait never ends early).
+        let nanoseconds = timeout.map { max(0, Deadline.saturatingNanoseconds($0, rounding: .up)) } ?? 0
+        var limit = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        let result = withUnsafeMutablePointer(to: &limit) { limit in
+            withCallDeadline(deadline) { Int(iio_sigtimedwait(&set, nil, timeout == nil ? nil : limit)) }
         }
         if result == -Int(EAGAIN) { return nil }
         if result < 0 { throw Errno(rawValue: CInt(truncatingIfNeeded: -result)) }
