@@ -362,7 +362,6 @@ void iio_timer_fork_child(void);
  * (only the entry checks apply), else 0. */
 int iio_driver_needed(uint64_t deadline_ns);
 int iio_timer_ensure_driver(void);
-void iio_timer_release_driver(void);
 /* driver.c: the C driver, for processes without the Swift module. */
 int iio_c_driver_start(void);
 void iio_c_driver_fork_child(void);

@@ -62,6 +62,11 @@ public final class EchoServer: @unchecked Sendable {
                 connection = try listener.accept()
             } catch {
                 if error == .badFileDescriptor { return } // closed by shutdown()
+                // Out of descriptors or memory: the queued connection stays
+                // queued; wait a little instead of spinning on it.
+                if [.tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory].contains(error) {
+                    usleep(10_000)
+                }
                 continue
             }
             startConnectionThread(for: connection)

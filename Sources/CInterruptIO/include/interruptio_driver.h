@@ -33,6 +33,10 @@ extern "C" {
  *   driver: it wakes the driver after filing one).
  */
 int iio_timer_claim_driver(void);
+/* A starter that claimed the driver but could not start its thread gives
+ * the claim back, so a later call tries again; meanwhile deadlines are
+ * enforced at call start and setters return 1. */
+void iio_timer_release_driver(void);
 void iio_timer_driver_started(void);
 void iio_timer_set_starter(void (*start)(void));
 int64_t iio_timer_take_notified(void);
